@@ -1,0 +1,29 @@
+#!/bin/bash
+# Install everything the build and the tests need, from Debian and crates.io.
+# Idempotent: a second run only checks.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+PKGS=(linux-source-6.12 rustc-web rust-web-src rust-web-clippy rustfmt-web
+      clang-19 lld-19 llvm-19 libclang-19-dev flex bison bc libelf-dev
+      libssl-dev cpio busybox-static kmod qemu-system-x86 e2fsprogs
+      python3 python3-ply gcc make xz-utils)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "${missing[@]}" >&2
+fi
+
+# Debian's bindgen is too old for 6.12's Rust support.
+if ! "$E4D_BINDGEN" --version 2>/dev/null | grep -q "0.73.2"; then
+	echo "deps: installing bindgen-cli 0.73.2" >&2
+	cargo install --locked --quiet bindgen-cli --version 0.73.2 \
+		--root "$E4D_CACHE/bindgen" >&2
+fi
