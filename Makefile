@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: GPL-2.0
+# ext4 goal-directed online defragmentation: build and test entry points.
+#   make test   everything: host checks, cargo tests, the QEMU end-to-end run
+#   make demo   boot the patched kernel and show the block query at work
+# See README.md and Documentation/ext4-defrag/.
+
+SHELL := /bin/bash
+BUILD := $(CURDIR)/build
+TOOL_DIR := tools/e4defrag
+TOOL := $(TOOL_DIR)/target/release/e4defrag
+# Recursively expanded: only computed once the tools are installed.
+KMAKE = $(shell . scripts/env.sh && echo $$E4D_KMAKE)
+KDIR = $(shell scripts/kernel.sh --kdir)
+# Extra arguments for the QEMU runner, e.g. QEMU_ARGS="--accel kvm".
+QEMU_ARGS ?=
+
+.PHONY: all deps kernel module tool initramfs check-host test demo clean
+
+all: module tool
+
+deps:
+	scripts/deps.sh
+
+kernel: deps
+	scripts/kernel.sh >/dev/null
+
+# Warnings, rustc's and clippy's, fail the module build.
+module: kernel
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE) CLIPPY=1 KRUSTFLAGS=-Dwarnings modules
+
+tool: deps
+	cargo build --release --locked --manifest-path $(TOOL_DIR)/Cargo.toml
+
+initramfs: module tool
+	scripts/initramfs.sh $(BUILD)/initramfs.cpio.gz ext4_defrag.ko $(TOOL)
+
+check-host: kernel
+	scripts/check-host.sh $(KDIR)
+
+test: check-host initramfs
+	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
+		--initrd $(BUILD)/initramfs.cpio.gz --mode test \
+		--log $(BUILD)/qemu-test.log $(QEMU_ARGS)
+
+demo: initramfs
+	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
+		--initrd $(BUILD)/initramfs.cpio.gz --mode demo \
+		--log $(BUILD)/qemu-demo.log $(QEMU_ARGS)
+
+clean:
+	-[ -d "$(KDIR)" ] && $(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE) clean
+	rm -rf $(BUILD)
+	cargo clean --manifest-path $(TOOL_DIR)/Cargo.toml

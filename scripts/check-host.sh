@@ -1,0 +1,34 @@
+#!/bin/bash
+# Host-side checks of `make test`: formatting, lints, the tool's cargo tests
+# (unit tests and the ABI check against the C header), checkpatch on the
+# kernel patches, and that the ioctl numbers collide with nothing in 6.12.
+#   scripts/check-host.sh KDIR
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+kdir=$1
+cd "$top"
+
+echo "check: rustfmt (module, kernel style)" >&2
+/usr/bin/rustfmt --check --edition 2021 --config-path "$kdir/.rustfmt.toml" rust/ext4_defrag_main.rs
+
+echo "check: cargo fmt, clippy, test (tool)" >&2
+manifest=(--manifest-path tools/e4defrag/Cargo.toml)
+cargo fmt "${manifest[@]}" --check
+cargo clippy "${manifest[@]}" --locked --all-targets -- -D warnings
+cargo test "${manifest[@]}" --locked
+
+echo "check: checkpatch (patches/)" >&2
+(cd "$kdir" && scripts/checkpatch.pl --quiet "$top"/patches/*.patch)
+
+echo "check: ioctl numbers" >&2
+# Every 'f' command in the kernel's headers, as (nr) in decimal.
+used=$(grep -rhoE "_IO(R|W|WR)?\('f', *(0x[0-9a-fA-F]+|[0-9]+)" \
+	"$kdir/include/uapi" "$kdir/fs/ext4" |
+	sed -E "s/.*'f', *//" | while read -r n; do echo $((n)); done | sort -un)
+for nr in 0x60 0x61; do
+	if grep -qx "$((nr))" <<< "$used"; then
+		echo "check: ioctl 'f' $nr is already used in the kernel" >&2
+		exit 1
+	fi
+done
+echo "check: host checks passed" >&2

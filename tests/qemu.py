@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Boot the patched test kernel in QEMU and turn what the guest reports into
+a test result.
+
+The guest (tests/guest/init) runs the scenario or demo script and prints
+  E4D-RESULT: PASS|FAIL name[: reason]   one per scenario
+  KTAP: <line>                           the module's KUnit suite output
+  E4D-DONE                               when it finished without crashing
+This runner counts the scenarios and the KUnit cases, fails on a crash, a
+time-out or a missing KTAP report, and ends with "N passed, N failed".
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+KTAP_CASE = re.compile(r"^(\s*)(not ok|ok) (\d+) ([^\s#]+)(.*)$")
+RESULT = re.compile(r"^E4D-RESULT: (PASS|FAIL) ([^:]+)(?:: (.*))?$")
+CRASH = re.compile(r"Kernel panic|BUG: |Oops: |general protection fault")
+
+
+class Run:
+    def __init__(self):
+        self.results = []  # (name, ok, reason)
+        self.ktap_cases = 0
+        self.ktap_suite_seen = False
+        self.done = False
+        self.crash = None
+
+    def feed(self, line):
+        if line == "E4D-DONE":
+            self.done = True
+            return
+        m = RESULT.match(line)
+        if m:
+            self.results.append((m.group(2).strip(), m.group(1) == "PASS", m.group(3) or ""))
+            return
+        if line.startswith("KTAP: "):
+            self.feed_ktap(line[len("KTAP: "):])
+            return
+        if self.crash is None and CRASH.search(line):
+            self.crash = line.strip()
+
+    def feed_ktap(self, line):
+        m = KTAP_CASE.match(line)
+        if not m:
+            return
+        indent, status, _, name, rest = m.groups()
+        ok = status == "ok"
+        if indent:
+            self.ktap_cases += 1
+            skip = "# SKIP" in rest
+            self.results.append((f"kunit.{name}", ok or skip, rest.strip()))
+        else:
+            self.ktap_suite_seen = True
+            if not ok and all(r[1] for r in self.results if r[0].startswith("kunit.")):
+                self.results.append((f"kunit.suite.{name}", False, "suite failed"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--initrd", required=True)
+    ap.add_argument("--mode", choices=["test", "demo"], default="test")
+    ap.add_argument("--log", help="write the whole console output here")
+    ap.add_argument("--accel", default=os.environ.get("E4D_ACCEL", "tcg"),
+                    help="QEMU accelerator (tcg; kvm hangs on these machines)")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds")
+    ap.add_argument("--disk-mib", type=int, default=256)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="e4d-qemu-") as tmp:
+        disk = os.path.join(tmp, "disk.img")
+        with open(disk, "wb") as f:
+            f.truncate(args.disk_mib << 20)
+        cmd = [
+            "qemu-system-x86_64", "-accel", args.accel, "-m", "1024", "-smp", "2",
+            "-nographic", "-no-reboot", "-kernel", args.kernel, "-initrd", args.initrd,
+            "-append", f"console=ttyS0 quiet panic=-1 e4d.mode={args.mode}",
+            "-drive", f"file={disk},if=virtio,format=raw",
+        ]
+        if args.accel == "tcg":
+            cmd += ["-cpu", "max"]
+        run = Run()
+        log = open(args.log, "w") if args.log else None
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        timer = threading.Timer(args.timeout, proc.kill)
+        timer.start()
+        try:
+            for raw in proc.stdout:
+                line = raw.rstrip("\r\n")
+                if log:
+                    log.write(line + "\n")
+                run.feed(line)
+                if args.mode == "demo":
+                    if not line.startswith("E4D-"):
+                        print(line, flush=True)
+                elif line.startswith(("E4D-RESULT", "== ")):
+                    print(line, flush=True)
+            proc.wait()
+        finally:
+            timer.cancel()
+            if log:
+                log.close()
+        elapsed = time.monotonic() - start
+
+    print(f"qemu: guest ran {elapsed:.1f} s ({args.accel}), exit status {proc.returncode}")
+    if args.mode == "demo":
+        return 0 if run.done and run.crash is None else 1
+
+    if not run.done:
+        why = run.crash or f"no E4D-DONE (crash or time-out after {args.timeout} s)"
+        run.results.append(("guest_finished", False, why))
+    elif run.crash:
+        run.results.append(("guest_no_oops", False, run.crash))
+    if run.ktap_cases == 0 or not run.ktap_suite_seen:
+        run.results.append(("kunit_reported", False, "no KTAP result from the ext4_defrag suite"))
+
+    failed = [r for r in run.results if not r[1]]
+    for name, _, reason in failed:
+        print(f"FAIL {name}: {reason}")
+    if args.log:
+        print(f"qemu: console log in {args.log}")
+    print(f"{len(run.results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
