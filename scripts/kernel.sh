@@ -58,5 +58,7 @@ if ! make $E4D_KMAKE -j"$(nproc)" all >> "$log" 2>&1; then
 	exit 1
 fi
 touch "$kroot/built"
+# Older builds are dead weight (about 2 GB each): keep only this one.
+find "$E4D_CACHE" -maxdepth 1 -name 'kernel-*' ! -name "kernel-$key*" -exec rm -rf {} +
 echo "kernel: built in $(( $(date +%s) - start )) s" >&2
 echo "$kdir"

@@ -5,6 +5,7 @@ a test result.
 The guest (tests/guest/init) runs the scenario or demo script and prints
   E4D-RESULT: PASS|FAIL name[: reason]   one per scenario
   KTAP: <line>                           the module's KUnit suite output
+  E4D-START                              when init starts (demo output begins)
   E4D-DONE                               when it finished without crashing
 This runner counts the scenarios and the KUnit cases, fails on a crash, a
 time-out or a missing KTAP report, and ends with "N passed, N failed".
@@ -29,10 +30,14 @@ class Run:
         self.results = []  # (name, ok, reason)
         self.ktap_cases = 0
         self.ktap_suite_seen = False
+        self.started = False
         self.done = False
         self.crash = None
 
     def feed(self, line):
+        if line.endswith("E4D-START"):
+            self.started = True
+            return
         if line == "E4D-DONE":
             self.done = True
             return
@@ -100,7 +105,7 @@ def main():
                     log.write(line + "\n")
                 run.feed(line)
                 if args.mode == "demo":
-                    if not line.startswith("E4D-"):
+                    if run.started and not line.startswith("E4D-"):
                         print(line, flush=True)
                 elif line.startswith(("E4D-RESULT", "== ")):
                     print(line, flush=True)
