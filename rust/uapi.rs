@@ -24,7 +24,7 @@ pub struct DefragData {
     pub flags: u32,
     /// In: must be 0.
     pub reserved: u32,
-    /// Out: blocks moved.
+    /// Out: blocks moved (with `DRY_RUN`: that would move).
     pub moved_blocks: u64,
     /// Out: extents in the range before.
     pub extents_before: u32,
@@ -36,8 +36,20 @@ pub struct DefragData {
 pub const DEFRAG_GOAL_ONLY: u32 = 0x1;
 /// Plan and report, move nothing.
 pub const DEFRAG_DRY_RUN: u32 = 0x2;
+/// Bits 8-15 of `flags`: log2 of the pages moved per step.
+pub const DEFRAG_UNIT_SHIFT: u32 = 8;
+/// Mask of the move unit in `flags`.
+pub const DEFRAG_UNIT_MASK: u32 = 0xff00;
+/// Largest move unit, as log2 of pages.
+pub const DEFRAG_UNIT_MAX: u32 = 12;
 /// Every flag `EXT4_IOC_DEFRAG` knows.
-pub const DEFRAG_FLAGS_ALL: u32 = DEFRAG_GOAL_ONLY | DEFRAG_DRY_RUN;
+pub const DEFRAG_FLAGS_ALL: u32 = DEFRAG_GOAL_ONLY | DEFRAG_DRY_RUN | DEFRAG_UNIT_MASK;
+
+/// The move unit a request's `flags` ask for, in pages.
+pub fn defrag_unit_pages(flags: u32) -> Option<u32> {
+    let log2 = (flags & DEFRAG_UNIT_MASK) >> DEFRAG_UNIT_SHIFT;
+    (log2 <= DEFRAG_UNIT_MAX).then(|| 1 << log2)
+}
 
 /// `struct ext4_fibmap_data`, the argument of [`EXT4_IOC_FIBMAP`].
 #[repr(C)]
@@ -110,6 +122,12 @@ pub enum RequestError {
     ReservedNotZero,
     /// The logical block is beyond what ext4 can map.
     BlockOutOfRange,
+    /// An offset or size is negative, or the offset not block aligned.
+    BadRange,
+    /// `start_offset + defrag_size` overflows.
+    Overflow,
+    /// The goal is not a block of the filesystem, or `GOAL_ONLY` has none.
+    BadGoal,
 }
 
 /// Checks an `EXT4_IOC_FIBMAP` request; returns the logical block as ext4
@@ -126,4 +144,60 @@ pub fn check_fibmap_request(req: &FibmapData) -> Result<u32, RequestError> {
     }
     // Cannot truncate: MAX_LBLK < u32::MAX.
     Ok(req.lblk as u32)
+}
+
+/// The logical blocks `[start, end)` an `EXT4_IOC_DEFRAG` request covers,
+/// clipped to the file's size; `start == end` when there is nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockRange {
+    /// First logical block.
+    pub start: u64,
+    /// One past the last logical block.
+    pub end: u64,
+}
+
+/// Checks an `EXT4_IOC_DEFRAG` request against a filesystem of
+/// `blocks_count` blocks of `1 << blkbits` bytes, for a file of `i_size`
+/// bytes, before anything is touched.
+pub fn check_defrag_request(
+    req: &DefragData,
+    blkbits: u32,
+    blocks_count: u64,
+    i_size: u64,
+) -> Result<BlockRange, RequestError> {
+    if req.flags & !DEFRAG_FLAGS_ALL != 0 {
+        return Err(RequestError::UnknownFlags);
+    }
+    if req.reserved != 0 {
+        return Err(RequestError::ReservedNotZero);
+    }
+    if defrag_unit_pages(req.flags).is_none() {
+        return Err(RequestError::UnknownFlags);
+    }
+    if req.start_offset < 0 || req.defrag_size < 0 {
+        return Err(RequestError::BadRange);
+    }
+    let (offset, size) = (req.start_offset as u64, req.defrag_size as u64);
+    let block = 1u64 << blkbits;
+    if offset % block != 0 {
+        return Err(RequestError::BadRange);
+    }
+    let end_byte = offset
+        .checked_add(size)
+        .filter(|e| *e <= i64::MAX as u64)
+        .ok_or(RequestError::Overflow)?;
+    if req.goal >= blocks_count || (req.flags & DEFRAG_GOAL_ONLY != 0 && req.goal == 0) {
+        return Err(RequestError::BadGoal);
+    }
+    let eof = i_size.div_ceil(block);
+    let end = if size == 0 {
+        eof
+    } else {
+        end_byte.div_ceil(block).min(eof)
+    };
+    let start = (offset >> blkbits).min(end);
+    if end > MAX_LBLK + 1 {
+        return Err(RequestError::BlockOutOfRange);
+    }
+    Ok(BlockRange { start, end })
 }

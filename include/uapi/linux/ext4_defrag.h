@@ -22,7 +22,7 @@ struct ext4_ext_defrag_data {
 	__u64 goal;		/* in: physical block to search from; 0 = ext4 picks */
 	__u32 flags;		/* in: EXT4_DEFRAG_* */
 	__u32 reserved;		/* in: must be 0 */
-	__u64 moved_blocks;	/* out: blocks moved */
+	__u64 moved_blocks;	/* out: blocks moved (DRY_RUN: would move) */
 	__u32 extents_before;	/* out: extents in the range before */
 	__u32 extents_after;	/* out: extents in the range after */
 };
@@ -31,7 +31,17 @@ struct ext4_ext_defrag_data {
 #define EXT4_DEFRAG_GOAL_ONLY	0x00000001
 /* Plan and report, move nothing. */
 #define EXT4_DEFRAG_DRY_RUN	0x00000002
-#define EXT4_DEFRAG_FLAGS_ALL	(EXT4_DEFRAG_GOAL_ONLY | EXT4_DEFRAG_DRY_RUN)
+/*
+ * Bits 8-15: the move unit, log2 of the pages moved per step (0: one page,
+ * the original design; at most EXT4_DEFRAG_UNIT_MAX). Signals are checked
+ * between steps.
+ */
+#define EXT4_DEFRAG_UNIT_SHIFT	8
+#define EXT4_DEFRAG_UNIT_MASK	0x0000ff00
+#define EXT4_DEFRAG_UNIT(log2_pages)	((log2_pages) << EXT4_DEFRAG_UNIT_SHIFT)
+#define EXT4_DEFRAG_UNIT_MAX	12
+#define EXT4_DEFRAG_FLAGS_ALL	(EXT4_DEFRAG_GOAL_ONLY | EXT4_DEFRAG_DRY_RUN | \
+				 EXT4_DEFRAG_UNIT_MASK)
 
 /*
  * EXT4_IOC_FIBMAP: where is logical block @lblk of a file or directory?
