@@ -4,7 +4,16 @@
 //! primitives exported by the test kernel's patch.
 
 use core::{marker::PhantomData, ptr::NonNull};
-use kernel::{bindings, error::to_result, prelude::*};
+use kernel::{
+    bindings,
+    error::{from_err_ptr, to_result},
+    prelude::*,
+};
+
+/// `FMODE_READ` and `FMODE_WRITE` (`include/linux/fs.h`; bindgen cannot
+/// see through their `__force` casts).
+const FMODE_READ: u32 = 0x1;
+const FMODE_WRITE: u32 = 0x2;
 
 /// A file ext4 handed to the module, borrowed for one ioctl call.
 ///
@@ -37,6 +46,26 @@ impl<'a> File<'a> {
         to_result(unsafe { bindings::file_write_and_wait_range(self.ptr.as_ptr(), 0, i64::MAX) })
     }
 
+    /// Whether the file was opened for both reading and writing.
+    pub(crate) fn is_read_write(&self) -> bool {
+        // SAFETY: `ptr` is valid (type invariant); `f_mode` is fixed at open.
+        let mode = unsafe { (*self.ptr.as_ptr()).f_mode };
+        mode & (FMODE_READ | FMODE_WRITE) == FMODE_READ | FMODE_WRITE
+    }
+
+    /// Takes write access to the file's mount (`EROFS` on a read-only one)
+    /// until the returned guard is dropped.
+    pub(crate) fn write_access(&self) -> Result<WriteAccess<'_, 'a>> {
+        // SAFETY: `ptr` is a valid open file (type invariant).
+        to_result(unsafe { bindings::mnt_want_write_file(self.ptr.as_ptr()) })?;
+        Ok(WriteAccess { file: self })
+    }
+
+    /// The raw pointer, for the primitives that take a `struct file`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.ptr.as_ptr()
+    }
+
     /// The inode the file is open on.
     pub(crate) fn inode(&self) -> Inode<'a> {
         // SAFETY: `ptr` is valid (type invariant); an open file's `f_inode`
@@ -47,6 +76,19 @@ impl<'a> File<'a> {
             ptr: unsafe { NonNull::new_unchecked(ptr) },
             _life: PhantomData,
         }
+    }
+}
+
+/// Write access to a file's mount, released on drop.
+pub(crate) struct WriteAccess<'f, 'a> {
+    file: &'f File<'a>,
+}
+
+impl Drop for WriteAccess<'_, '_> {
+    fn drop(&mut self) {
+        // SAFETY: `mnt_want_write_file` succeeded on this open file in
+        // `File::write_access`; this is its one matching release.
+        unsafe { bindings::mnt_drop_write_file(self.file.as_ptr()) };
     }
 }
 
@@ -113,4 +155,193 @@ impl Inode<'_> {
             state: MapState::from_raw(raw.state)?,
         })
     }
+
+    fn raw(&self) -> &bindings::inode {
+        // SAFETY: `ptr` is valid for `'a` (type invariant); only plain
+        // fields that the caller reads racily by design are looked at.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// File type and permission bits.
+    pub(crate) fn mode(&self) -> u32 {
+        u32::from(self.raw().i_mode)
+    }
+
+    /// The VFS inode flags (`S_IMMUTABLE`, `S_SWAPFILE`, ...).
+    pub(crate) fn vfs_flags(&self) -> u32 {
+        self.raw().i_flags
+    }
+
+    /// log2 of the block size.
+    pub(crate) fn blkbits(&self) -> u32 {
+        u32::from(self.raw().i_blkbits)
+    }
+
+    /// Size in bytes (as `i_size_read` on 64-bit: one aligned load).
+    pub(crate) fn size(&self) -> u64 {
+        // SAFETY: `ptr` is valid (type invariant); a volatile load of the
+        // aligned 64-bit field cannot tear.
+        let size = unsafe { core::ptr::addr_of!((*self.ptr.as_ptr()).i_size).read_volatile() };
+        size.max(0) as u64
+    }
+
+    /// Makes the extent tree as shallow as its extents, merged, allow: in
+    /// the inode, or in one leaf block, freeing the other tree blocks.
+    /// Returns whether it changed the tree.
+    pub(crate) fn shrink_extent_tree(&self) -> Result<bool> {
+        // SAFETY: `ptr` is a valid ext4 inode (type invariant); the call
+        // takes the inode's locks itself, none are held here.
+        let ret = unsafe { bindings::ext4_hook_shrink_extent_tree(self.ptr.as_ptr()) };
+        to_result(ret)?;
+        Ok(ret == 1)
+    }
+
+    /// Filesystem geometry and the ext4 properties of this inode.
+    pub(crate) fn info(&self) -> Ext4Info {
+        let mut raw = bindings::ext4_hook_info::default();
+        // SAFETY: `ptr` is a valid ext4 inode (type invariant), `raw` a valid
+        // place for the result.
+        unsafe { bindings::ext4_hook_inode_info(self.ptr.as_ptr(), &mut raw) };
+        Ext4Info {
+            blocks_count: raw.blocks_count,
+            first_data_block: raw.first_data_block,
+            blocks_per_group: raw.blocks_per_group,
+            extents: raw.flags & bindings::EXT4_HOOK_EXTENTS != 0,
+            inline_data: raw.flags & bindings::EXT4_HOOK_INLINE_DATA != 0,
+            journal_data: raw.flags & bindings::EXT4_HOOK_JOURNAL_DATA != 0,
+            bigalloc: raw.flags & bindings::EXT4_HOOK_BIGALLOC != 0,
+        }
+    }
+}
+
+/// What [`Inode::info`] reports.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ext4Info {
+    pub(crate) blocks_count: u64,
+    pub(crate) first_data_block: u64,
+    pub(crate) blocks_per_group: u32,
+    pub(crate) extents: bool,
+    pub(crate) inline_data: bool,
+    pub(crate) journal_data: bool,
+    pub(crate) bigalloc: bool,
+}
+
+/// A temporary, unlinked regular file on the same filesystem as a given
+/// file: an orphan from birth, so a crash at any point frees its blocks at
+/// the next mount. Closed (and so freed) on drop.
+///
+/// # Invariants
+///
+/// `ptr` is a file this value holds a reference to, open read-write.
+pub(crate) struct Donor {
+    ptr: NonNull<bindings::file>,
+}
+
+impl Donor {
+    /// Creates the donor in the directory that holds `file`, with the
+    /// caller's credentials (so it needs write access there, as a donor
+    /// file made from userspace would).
+    pub(crate) fn new(file: &File<'_>) -> Result<Self> {
+        // SAFETY: `file` is a valid open file; its `f_path` is pinned while
+        // it is open.
+        let fpath = unsafe { (*file.as_ptr()).f_path };
+        // SAFETY: `fpath.dentry` is a valid dentry; `dget_parent` returns a
+        // referenced, valid parent.
+        let parent = unsafe { bindings::dget_parent(fpath.dentry) };
+        let dir = bindings::path {
+            mnt: fpath.mnt,
+            dentry: parent,
+        };
+        // SAFETY: `dir` is a valid path (mount pinned by `file`, dentry
+        // referenced above); `mnt_idmap` of a live mount is valid; the cred
+        // of the current task is valid while it runs.
+        let res = from_err_ptr(unsafe {
+            bindings::kernel_tmpfile_open(
+                (*fpath.mnt).mnt_idmap,
+                &dir,
+                (bindings::S_IFREG | 0o600) as bindings::umode_t,
+                (bindings::O_RDWR | bindings::O_LARGEFILE) as i32,
+                (*bindings::get_current()).cred,
+            )
+        });
+        // SAFETY: drops the reference `dget_parent` took.
+        unsafe { bindings::dput(parent) };
+        let ptr = res?;
+        Ok(Self {
+            // SAFETY: `from_err_ptr` let through a valid file pointer.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+        })
+    }
+
+    /// Allocates unwritten blocks for logical blocks `lblk..lblk + len`
+    /// (inside a hole) at `goal` if that run is free, else searching from
+    /// there (0: ext4's choice), and grows the size to cover them. Returns
+    /// the first run, which may be shorter than `len`.
+    pub(crate) fn alloc(&self, lblk: u32, len: u32, goal: u64) -> Result<Mapping> {
+        let mut raw = bindings::ext4_hook_map::default();
+        // SAFETY: `ptr` is an open file (type invariant), so its `f_inode` is
+        // a valid ext4 inode; `raw` is a valid place for the result.
+        to_result(unsafe {
+            bindings::ext4_hook_alloc_blocks(
+                (*self.ptr.as_ptr()).f_inode,
+                lblk,
+                len,
+                goal,
+                &mut raw,
+            )
+        })?;
+        Ok(Mapping {
+            pblk: raw.pblk,
+            len: raw.len,
+            state: MapState::from_raw(raw.state)?,
+        })
+    }
+}
+
+impl Drop for Donor {
+    fn drop(&mut self) {
+        // SAFETY: drops the reference this value holds (type invariant); the
+        // last one evicts the orphan inode and frees its blocks.
+        unsafe { bindings::fput(self.ptr.as_ptr()) };
+    }
+}
+
+/// Swaps `len` blocks of `orig` from logical block `lblk` with the donor's
+/// blocks at the same logical blocks, page by page with journaling (holes
+/// in `orig` are skipped). Returns the blocks moved and the result, both
+/// also when it stops early.
+pub(crate) fn move_extents(orig: &File<'_>, donor: &Donor, lblk: u32, len: u32) -> (u64, Result) {
+    let mut moved = 0u64;
+    // SAFETY: both are valid open ext4 files; the caller made the checks of
+    // EXT4_IOC_MOVE_EXT and holds write access to the mount.
+    let res = to_result(unsafe {
+        bindings::ext4_hook_move_extents(
+            orig.as_ptr(),
+            donor.ptr.as_ptr(),
+            lblk,
+            lblk,
+            len,
+            &mut moved,
+        )
+    });
+    (moved, res)
+}
+
+/// Whether the current task has a signal pending.
+pub(crate) fn signal_pending() -> bool {
+    // SAFETY: `get_current` returns the running task, valid while it runs.
+    unsafe { bindings::signal_pending(bindings::get_current()) != 0 }
+}
+
+/// Sleeps for `ms` milliseconds.
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: called from process context (an ioctl) without spinlocks
+    // held, where sleeping is allowed.
+    unsafe { bindings::msleep(ms) }
+}
+
+/// Whether the current task may steer the allocator (`CAP_SYS_ADMIN`).
+pub(crate) fn may_set_goal() -> bool {
+    // SAFETY: plain capability check of the current task.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
 }

@@ -4,17 +4,22 @@
 //!
 //! Registers with the test kernel's ext4 ioctl hook (see `patches/`) and
 //! answers the commands of `include/uapi/linux/ext4_defrag.h`:
-//! `EXT4_IOC_FIBMAP` (where a file or directory's block is) today,
-//! `EXT4_IOC_DEFRAG` to come.
+//! `EXT4_IOC_FIBMAP` (where a file or directory's block is) and
+//! `EXT4_IOC_DEFRAG` (move a file's data into contiguous blocks allocated
+//! from a goal).
 
 use kernel::prelude::*;
 
 mod blockquery;
+mod defrag;
 mod ext4;
 mod hook;
 mod ioctl;
 #[cfg(CONFIG_KUNIT)]
 mod kunit_tests;
+// Shared with the tool: counting extents and deciding what is worth it.
+#[allow(dead_code, unreachable_pub)]
+mod plan;
 // Shared with the tool, whose library exports it (hence `pub`); not every
 // item of the ABI is used on both sides.
 #[allow(dead_code, unreachable_pub)]

@@ -3,7 +3,7 @@
 //! Entry point of the hooked ioctls: decodes the command and turns the
 //! handler's `Result` into the errno ext4 returns.
 
-use crate::{blockquery, ext4::File, uapi};
+use crate::{blockquery, defrag, ext4::File, uapi};
 use kernel::{
     bindings,
     ffi::{c_long, c_uint, c_ulong},
@@ -26,7 +26,7 @@ pub(crate) unsafe extern "C" fn dispatch(
     let file = unsafe { File::from_raw(filp) };
     let res = match cmd {
         uapi::EXT4_IOC_FIBMAP => blockquery::ioctl(&file, arg),
-        // EXT4_IOC_DEFRAG and the rest of the range are not handled yet.
+        uapi::EXT4_IOC_DEFRAG => defrag::ioctl(&file, arg),
         _ => Err(ENOTTY),
     };
     match res {

@@ -10,7 +10,8 @@
 use crate::{
     blockquery::abi_state,
     ext4::MapState,
-    uapi::{self, FibmapData, RequestError},
+    plan::{self, ExtentCounter},
+    uapi::{self, BlockRange, DefragData, FibmapData, RequestError},
 };
 use core::ptr::addr_of_mut;
 use kernel::{bindings, c_str, ioctl::_IOWR, str::CStr};
@@ -81,6 +82,59 @@ extern "C" fn map_states_round_trip(_test: *mut bindings::kunit) {
     check!(MapState::from_raw(4).is_err());
 }
 
+extern "C" fn defrag_request_checks(_test: *mut bindings::kunit) {
+    let req = |start_offset, defrag_size, goal, flags| DefragData {
+        start_offset,
+        defrag_size,
+        goal,
+        flags,
+        ..Default::default()
+    };
+    // 4 KiB blocks, a 1000-block filesystem, a file of 10 blocks and a bit.
+    let check = |r: &DefragData| uapi::check_defrag_request(r, 12, 1000, 40_000);
+    check!(check(&req(0, 0, 0, 0)) == Ok(BlockRange { start: 0, end: 10 }));
+    check!(check(&req(8192, 4096, 0, 0)) == Ok(BlockRange { start: 2, end: 3 }));
+    check!(check(&req(8192, 1 << 30, 999, 0)) == Ok(BlockRange { start: 2, end: 10 }));
+    check!(check(&req(1 << 30, 0, 0, 0)) == Ok(BlockRange { start: 10, end: 10 }));
+    check!(check(&req(100, 0, 0, 0)) == Err(RequestError::BadRange));
+    check!(check(&req(-4096, 0, 0, 0)) == Err(RequestError::BadRange));
+    check!(check(&req(0, -1, 0, 0)) == Err(RequestError::BadRange));
+    check!(check(&req(4096, i64::MAX, 0, 0)) == Err(RequestError::Overflow));
+    check!(check(&req(0, 0, 1000, 0)) == Err(RequestError::BadGoal));
+    check!(check(&req(0, 0, 0, uapi::DEFRAG_GOAL_ONLY)) == Err(RequestError::BadGoal));
+    check!(check(&req(0, 0, 0, 0x10000)) == Err(RequestError::UnknownFlags));
+    check!(check(&req(0, 0, 0, 13 << uapi::DEFRAG_UNIT_SHIFT)) == Err(RequestError::UnknownFlags));
+    check!(uapi::defrag_unit_pages(4 << uapi::DEFRAG_UNIT_SHIFT) == Some(16));
+    let mut r = req(0, 0, 0, 0);
+    r.reserved = 1;
+    check!(check(&r) == Err(RequestError::ReservedNotZero));
+}
+
+extern "C" fn extent_counting_and_gain(_test: *mut bindings::kunit) {
+    let count = |runs: &[(u64, u64, u64)]| {
+        let mut c = ExtentCounter::default();
+        for &(l, p, n) in runs {
+            c.push(l, p, n);
+        }
+        c
+    };
+    // Logically and physically adjacent runs are one extent; a hole or a
+    // physical jump starts another.
+    let frag = count(&[(0, 100, 4), (4, 104, 4), (8, 300, 2), (20, 302, 1)]);
+    check!(frag.extents() == 3 && frag.blocks() == 11 && frag.first_pblk() == Some(100));
+    let one = count(&[(0, 500, 11)]);
+    check!(plan::improves(&frag, &one, 0));
+    check!(!plan::improves(&one, &frag, 0));
+    let same = count(&[(0, 600, 11)]);
+    check!(!plan::improves(&one, &same, 0));
+    check!(plan::improves(&one, &same, 700));
+    check!(!plan::improves(&one, &same, 400));
+    check!(plan::group_of(32768 + 5, 0, 32768) == 1);
+    check!(plan::group_of(8193, 1, 8192) == 1);
+    check!(plan::request_len(2492) == 2048 && plan::request_len(1) == 1);
+    check!(plan::request_len(u32::MAX) == plan::MAX_REQUEST);
+}
+
 const fn case(
     name: &'static CStr,
     run: extern "C" fn(*mut bindings::kunit),
@@ -94,13 +148,15 @@ const fn case(
 }
 
 // KUnit writes each case's status and log into this array, hence `mut`.
-static mut CASES: [bindings::kunit_case; 4] = [
+static mut CASES: [bindings::kunit_case; 6] = [
     case(c_str!("fibmap_request_checks"), fibmap_request_checks),
     case(
         c_str!("ioctl_numbers_match_kernel"),
         ioctl_numbers_match_kernel,
     ),
     case(c_str!("map_states_round_trip"), map_states_round_trip),
+    case(c_str!("defrag_request_checks"), defrag_request_checks),
+    case(c_str!("extent_counting_and_gain"), extent_counting_and_gain),
     // SAFETY: the zeroed entry terminates the array, as KUnit expects.
     unsafe { core::mem::zeroed() },
 ];
