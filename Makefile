@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # ext4 goal-directed online defragmentation: build and test entry points.
 #   make test   everything: host checks, cargo tests, the QEMU end-to-end run
-#   make demo   boot the patched kernel and show the block query at work
+#   make demo   boot the patched kernel and show the module at work
+#   make bench  time EXT4_IOC_DEFRAG's move units against e2fsprogs' e4defrag
 # See README.md and Documentation/ext4-defrag/.
 
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ KDIR = $(shell scripts/kernel.sh --kdir)
 # Extra arguments for the QEMU runner, e.g. QEMU_ARGS="--accel kvm".
 QEMU_ARGS ?=
 
-.PHONY: all deps kernel module tool initramfs check-host test demo clean
+.PHONY: all deps kernel module tool initramfs check-host test demo bench clean
 
 all: module tool
 
@@ -46,6 +47,12 @@ demo: initramfs
 	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
 		--initrd $(BUILD)/initramfs.cpio.gz --mode demo \
 		--log $(BUILD)/qemu-demo.log $(QEMU_ARGS)
+
+# Numbers, not a test: move units vs e2fsprogs' e4defrag on a 64 MiB file.
+bench: initramfs
+	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
+		--initrd $(BUILD)/initramfs.cpio.gz --mode bench --disk-mib 512 \
+		--log $(BUILD)/qemu-bench.log $(QEMU_ARGS)
 
 clean:
 	-[ -d "$(KDIR)" ] && $(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE) clean

@@ -20,11 +20,16 @@ copy_with_libs() {
 }
 
 # e2fsprogs first, so busybox's look-alikes do not shadow them.
-for p in mke2fs e2fsck debugfs filefrag; do
+for p in mke2fs e2fsck debugfs filefrag chattr lsattr; do
 	copy_with_libs "$(command -v "$p" || echo "/usr/sbin/$p")" "/usr/sbin/$p"
 done
 ln -s mke2fs "$root/usr/sbin/mkfs.ext4"
+# e2fsprogs' own e4defrag (EXT4_IOC_MOVE_EXT from userspace), for make bench.
+copy_with_libs "$(command -v e4defrag || echo /usr/sbin/e4defrag)" /usr/sbin/e2fsprogs-e4defrag
 cp /etc/mke2fs.conf "$root/etc/"
+# An unprivileged user for the permission scenarios (su user -c ...).
+printf 'root:x:0:0:root:/:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\n' > "$root/etc/passwd"
+printf 'root:x:0:\nuser:x:1000:\n' > "$root/etc/group"
 
 install -m 755 /bin/busybox "$root/bin/busybox"
 for applet in $(/bin/busybox --list); do
@@ -34,6 +39,7 @@ done
 
 copy_with_libs "$tool" /usr/sbin/e4defrag
 install -m 644 "$ko" "$root/lib/modules/ext4_defrag.ko"
+chmod 755 "$root"
 install -m 755 "$top"/tests/guest/init "$root/init"
 install -m 755 "$top"/tests/guest/*.sh "$root/bin/"
 

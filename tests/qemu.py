@@ -9,6 +9,10 @@ The guest (tests/guest/init) runs the scenario or demo script and prints
   E4D-DONE                               when it finished without crashing
 This runner counts the scenarios and the KUnit cases, fails on a crash, a
 time-out or a missing KTAP report, and ends with "N passed, N failed".
+
+After the test boot come the crash scenarios: a boot that starts a defrag
+and prints E4D-KILL after a delay, on which QEMU is killed at once (a power
+cut), then a boot on the same disk that checks the data and e2fsck.
 """
 
 import argparse
@@ -67,67 +71,100 @@ class Run:
                 self.results.append((f"kunit.suite.{name}", False, "suite failed"))
 
 
+def boot(args, mode, disk, run, extra=""):
+    """One boot of the guest with e4d.mode=MODE on DISK, fed into RUN.
+    With mode crash-run, QEMU is killed (SIGKILL, a power cut) as soon as
+    the guest prints E4D-KILL. Returns (finished, killed, seconds)."""
+    cmd = [
+        "qemu-system-x86_64", "-accel", args.accel, "-m", "1024", "-smp", "2",
+        "-nographic", "-no-reboot", "-kernel", args.kernel, "-initrd", args.initrd,
+        "-append", f"console=ttyS0 quiet panic=-1 e4d.mode={mode} {extra}".strip(),
+        "-drive", f"file={disk},if=virtio,format=raw",
+    ]
+    if args.accel == "tcg":
+        cmd += ["-cpu", "max"]
+    run.started = run.done = False
+    killed = False
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, errors="replace")
+    timer = threading.Timer(args.timeout, proc.kill)
+    timer.start()
+    try:
+        for raw in proc.stdout:
+            line = raw.rstrip("\r\n")
+            if args.log_file:
+                args.log_file.write(line + "\n")
+            if line == "E4D-KILL" and mode == "crash-run":
+                proc.kill()
+                killed = True
+                break
+            run.feed(line)
+            if mode in ("demo", "bench"):
+                if run.started and not line.startswith("E4D-"):
+                    print(line, flush=True)
+            elif line.startswith(("E4D-RESULT", "== ")):
+                print(line, flush=True)
+        proc.wait()
+    finally:
+        timer.cancel()
+    return run.done, killed, time.monotonic() - start
+
+
+def new_disk(tmp, mib):
+    disk = os.path.join(tmp, "disk.img")
+    with open(disk, "wb") as f:
+        f.truncate(0)
+        f.truncate(mib << 20)
+    return disk
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kernel", required=True)
     ap.add_argument("--initrd", required=True)
-    ap.add_argument("--mode", choices=["test", "demo"], default="test")
+    ap.add_argument("--mode", choices=["test", "demo", "bench"], default="test")
     ap.add_argument("--log", help="write the whole console output here")
     ap.add_argument("--accel", default=os.environ.get("E4D_ACCEL", "tcg"),
                     help="QEMU accelerator (tcg; kvm hangs on these machines)")
-    ap.add_argument("--timeout", type=int, default=900, help="seconds")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per boot")
     ap.add_argument("--disk-mib", type=int, default=256)
+    ap.add_argument("--kill-after-ms", default="300,1500,3000",
+                    help="crash scenarios: kill QEMU this long into a defrag")
     args = ap.parse_args()
+    args.log_file = open(args.log, "w") if args.log else None
 
+    run = Run()
     with tempfile.TemporaryDirectory(prefix="e4d-qemu-") as tmp:
-        disk = os.path.join(tmp, "disk.img")
-        with open(disk, "wb") as f:
-            f.truncate(args.disk_mib << 20)
-        cmd = [
-            "qemu-system-x86_64", "-accel", args.accel, "-m", "1024", "-smp", "2",
-            "-nographic", "-no-reboot", "-kernel", args.kernel, "-initrd", args.initrd,
-            "-append", f"console=ttyS0 quiet panic=-1 e4d.mode={args.mode}",
-            "-drive", f"file={disk},if=virtio,format=raw",
-        ]
-        if args.accel == "tcg":
-            cmd += ["-cpu", "max"]
-        run = Run()
-        log = open(args.log, "w") if args.log else None
-        start = time.monotonic()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace")
-        timer = threading.Timer(args.timeout, proc.kill)
-        timer.start()
-        try:
-            for raw in proc.stdout:
-                line = raw.rstrip("\r\n")
-                if log:
-                    log.write(line + "\n")
-                run.feed(line)
-                if args.mode == "demo":
-                    if run.started and not line.startswith("E4D-"):
-                        print(line, flush=True)
-                elif line.startswith(("E4D-RESULT", "== ")):
-                    print(line, flush=True)
-            proc.wait()
-        finally:
-            timer.cancel()
-            if log:
-                log.close()
-        elapsed = time.monotonic() - start
+        disk = new_disk(tmp, args.disk_mib)
+        done, _, secs = boot(args, args.mode, disk, run)
+        print(f"qemu: {args.mode} boot ran {secs:.1f} s ({args.accel})")
+        if args.mode in ("demo", "bench"):
+            return 0 if done and run.crash is None else 1
+        if not done:
+            why = run.crash or f"no E4D-DONE (crash or time-out after {args.timeout} s)"
+            run.results.append(("guest_finished", False, why))
+        if run.ktap_cases == 0 or not run.ktap_suite_seen:
+            run.results.append(("kunit_reported", False,
+                                "no KTAP result from the ext4_defrag suite"))
 
-    print(f"qemu: guest ran {elapsed:.1f} s ({args.accel}), exit status {proc.returncode}")
-    if args.mode == "demo":
-        return 0 if run.done and run.crash is None else 1
+        for ms in [int(x) for x in args.kill_after_ms.split(",") if x]:
+            disk = new_disk(tmp, args.disk_mib)
+            _, killed, secs = boot(args, "crash-run", disk, run, f"e4d.delay={ms}")
+            if not killed:
+                run.results.append((f"crash_after_{ms}ms_killed", False,
+                                    "the guest never reached its kill point"))
+                continue
+            done, _, secs2 = boot(args, "crash-check", disk, run, f"e4d.delay={ms}")
+            print(f"qemu: crash after {ms} ms: {secs:.1f} s + check {secs2:.1f} s")
+            if not done:
+                run.results.append((f"crash_after_{ms}ms_checked", False,
+                                    run.crash or "the check boot did not finish"))
 
-    if not run.done:
-        why = run.crash or f"no E4D-DONE (crash or time-out after {args.timeout} s)"
-        run.results.append(("guest_finished", False, why))
-    elif run.crash:
+    if run.crash:
         run.results.append(("guest_no_oops", False, run.crash))
-    if run.ktap_cases == 0 or not run.ktap_suite_seen:
-        run.results.append(("kunit_reported", False, "no KTAP result from the ext4_defrag suite"))
-
+    if args.log_file:
+        args.log_file.close()
     failed = [r for r in run.results if not r[1]]
     for name, _, reason in failed:
         print(f"FAIL {name}: {reason}")

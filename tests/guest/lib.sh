@@ -8,6 +8,21 @@ fail() { echo "E4D-RESULT: FAIL $1: $2"; }
 # Move the kernel log into /tmp/kernel.log, which the last scenario checks.
 save_kernel_log() { dmesg -c >> /tmp/kernel.log; }
 
+# check_kernel_log NAME: no BUG, WARNING (lockdep's reports among them),
+# oops or use-after-free in the kernel log so far.
+check_kernel_log() {
+	save_kernel_log
+	bad=$(grep -E "BUG|WARNING|Oops|Call Trace|general protection|refcount_t|use-after-free|possible .*locking|lock held" \
+		/tmp/kernel.log | head -3)
+	if [ -z "$bad" ]; then
+		pass "$1"
+	else
+		fail "$1" "$bad"
+		# The whole report, for the console log.
+		grep -A30 -E "BUG|WARNING" /tmp/kernel.log | head -60
+	fi
+}
+
 # load_module: insmod; what the kernel logged meanwhile (the KUnit suite's
 # KTAP among it) is left in /tmp/insmod.log and appended to the kernel log.
 load_module() {
@@ -88,4 +103,76 @@ make_fragmented() {
 	done
 	rm -f "$file.filler"
 	echo "$old" > "$knob"
+}
+
+# sha FILE: the file's SHA-256.
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# first_pblk FILE: physical block of logical block 0, as the module says.
+first_pblk() { tool_map module "$1" 0 | cut -d' ' -f2; }
+
+# extent_depth FILE: depth of FILE's extent tree (0: extents in the inode).
+extent_depth() {
+	debugfs -c -R "ex $1" "$(awk '$2 == "/mnt" { print $1 }' /proc/mounts)" 2>/dev/null |
+		awk 'NR == 2 { split($0, a, "/"); split(a[2], b, " "); print b[1] + 0; exit }'
+}
+
+# fill_fs DIR: fill the filesystem with one-block files DIR/0, DIR/1, ...
+# until it is full (shell built-ins only, so it is fast); prints how many.
+fill_fs() {
+	mkdir -p "$1"
+	i=0
+	while echo > "$1/$i" 2>/dev/null; do i=$((i + 1)); done
+	rm -f "$1/$i"
+	sync
+	echo "$i"
+}
+
+# make_holey FILE NBLOCKS [STRETCH]: on a small, fresh filesystem, write
+# FILE into one-block holes so it has about NBLOCKS extents (a deep extent
+# tree for thousands), then free the rest of the space so a contiguous copy
+# fits. With STRETCH, FILE is sparse: STRETCH - 1 blocks of data, then a
+# one-block hole, and so on.
+make_holey() {
+	file=$1 n=$2 stretch=${3:-0}
+	files=$(fill_fs /mnt/fill)
+	awk -v n=$((2 * n)) 'BEGIN { for (i = 0; i < n; i += 2) print "/mnt/fill/" i }' |
+		xargs rm -f
+	sync
+	if [ "$stretch" -eq 0 ]; then
+		dd if=/dev/urandom of="$file" bs=4096 count="$n" 2>/dev/null
+	else
+		k=0
+		while [ $((k * stretch)) -lt "$n" ]; do
+			dd if=/dev/urandom of="$file" bs=4096 count=$((stretch - 1)) \
+				seek=$((k * stretch)) conv=notrunc 2>/dev/null
+			k=$((k + 1))
+		done
+	fi
+	sync
+	rm -rf /mnt/fill
+	sync
+}
+
+# scattered DIR N: N small files (1-3 blocks) each followed on disk by a
+# two-block filler; every other filler is deleted afterwards.
+scattered() {
+	dir=$1 n=$2
+	knob=/sys/fs/ext4/$(basename "$(awk '$2 == "/mnt" { print $1 }' /proc/mounts)")/mb_stream_req
+	echo 1000000 > "$knob"
+	mkdir -p "$dir" "$dir.fill"
+	i=0
+	while [ $i -lt "$n" ]; do
+		taskset -c 0 dd if=/dev/urandom of="$dir/f$i" bs=$((4096 * (1 + i % 3) - 100)) \
+			count=1 conv=fsync 2>/dev/null
+		taskset -c 0 dd if=/dev/zero of="$dir.fill/g$i" bs=8192 count=1 conv=fsync 2>/dev/null
+		i=$((i + 1))
+	done
+	i=0
+	while [ $i -lt "$n" ]; do
+		rm "$dir.fill/g$i"
+		i=$((i + 2))
+	done
+	echo 16 > "$knob"
+	sync
 }

@@ -202,7 +202,3 @@ if mkfs.ext4 -q -F -b 4096 -O ^extent,^64bit,^flex_bg "$DEV" &&
 else
 	fail mkfs_block_mapped "mkfs.ext4 -O ^extent or mount failed"
 fi
-
-save_kernel_log
-bad=$(grep -E "BUG|WARNING|Oops|Call Trace|general protection|refcount_t|use-after-free" /tmp/kernel.log | head -3)
-[ -z "$bad" ] && pass kernel_log_clean || fail kernel_log_clean "$bad"

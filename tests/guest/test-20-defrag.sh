@@ -1,0 +1,227 @@
+#!/bin/sh
+# EXT4_IOC_DEFRAG scenarios, run in the guest by init after test-10-fibmap.sh
+# (which leaves the module loaded). One "E4D-RESULT" line per check.
+. /bin/lib.sh
+DEV=/dev/vda
+
+lsmod | grep -q ext4_defrag || insmod $KO
+
+# fresh_fs [MKE2FS OPTIONS]: a new ext4 on $DEV mounted at /mnt, of
+# $FS_SIZE (mke2fs syntax) or the whole disk.
+fresh_fs() {
+	umount /mnt 2>/dev/null
+	# shellcheck disable=SC2086
+	mkfs.ext4 -q -F -b 4096 "$@" "$DEV" $FS_SIZE && mount -t ext4 "$DEV" /mnt
+}
+
+# fsck_ok NAME: e2fsck -fn of $DEV (unmounted for it) is clean.
+fsck_ok() {
+	umount /mnt
+	if e2fsck -fn "$DEV" > /tmp/fsck 2>&1; then
+		pass "$1"
+	else
+		fail "$1" "$(tail -5 /tmp/fsck | tr '\n' ';')"
+	fi
+}
+
+# as_user CMD...: run CMD as the unprivileged user 1000.
+as_user() { su user -c "$*"; }
+
+# expect_refused NAME ERRNO FILE [E4DEFRAG ARGS]: the defrag (run through
+# $RUNNER, if set) fails with ERRNO and leaves FILE's data and extents as
+# they were.
+expect_refused() {
+	name=$1 errno=$2 file=$3
+	shift 3
+	sum=$(sha "$file") ext=$(extent_count "$file")
+	if $RUNNER e4defrag "$@" "$file" > /tmp/out 2>&1; then
+		fail "$name" "succeeded: $(cat /tmp/out)"
+	elif ! grep -q "$errno" /tmp/out; then
+		fail "$name" "wanted $errno: $(cat /tmp/out)"
+	elif [ "$(sha "$file")" != "$sum" ] || [ "$(extent_count "$file")" != "$ext" ]; then
+		fail "$name" "the file changed"
+	else
+		pass "$name"
+	fi
+}
+
+echo "== defrag: a fragmented file"
+fresh_fs || { fail defrag_mkfs "mkfs or mount failed"; exit 0; }
+make_fragmented /mnt/frag 200
+sum=$(sha /mnt/frag) before=$(extent_count /mnt/frag)
+out=$(e4defrag /mnt/frag 2>&1)
+echo "== $out"
+after=$(extent_count /mnt/frag)
+[ "$(sha /mnt/frag)" = "$sum" ] && pass defrag_data_intact || fail defrag_data_intact "checksum changed"
+[ "$before" -ge 100 ] && [ "$after" -eq 1 ] && pass defrag_to_one_extent ||
+	fail defrag_to_one_extent "$before -> $after extents"
+echo "$out" | grep -q "extents $before -> 1, moved 200 blocks" && pass defrag_reports_counts ||
+	fail defrag_reports_counts "$out"
+out=$(e4defrag /mnt/frag 2>&1)
+echo "$out" | grep -q "extents 1 -> 1, moved 0 blocks" && pass defrag_nothing_to_gain ||
+	fail defrag_nothing_to_gain "$out"
+
+echo "== defrag: a reader and a writer at the same time"
+make_fragmented /mnt/busy 400
+dd if=/dev/urandom of=/tmp/pattern bs=4096 count=50 2>/dev/null
+cp /mnt/busy /tmp/expected
+dd if=/tmp/pattern of=/tmp/expected bs=4096 conv=notrunc 2>/dev/null
+tail_sum=$(dd if=/mnt/busy bs=4096 skip=50 2>/dev/null | sha256sum)
+(
+	bad=0 i=0
+	while [ $i -lt 40 ]; do
+		[ "$(dd if=/mnt/busy bs=4096 skip=50 2>/dev/null | sha256sum)" = "$tail_sum" ] || bad=$((bad + 1))
+		i=$((i + 1))
+	done
+	echo $bad > /tmp/reader.bad
+) &
+reader=$!
+(
+	i=0
+	while [ $i -lt 20 ]; do
+		dd if=/tmp/pattern of=/mnt/busy bs=4096 conv=notrunc 2>/dev/null
+		i=$((i + 1))
+	done
+) &
+writer=$!
+e4defrag --unit-log2 0 /mnt/busy > /tmp/out 2>&1
+rc=$?
+wait $reader $writer
+sync
+echo 3 > /proc/sys/vm/drop_caches
+echo "== busy: $(cat /tmp/out); reader saw $(cat /tmp/reader.bad) bad reads"
+if [ $rc -ne 0 ]; then
+	fail defrag_with_reader_and_writer "$(cat /tmp/out)"
+elif [ "$(cat /tmp/reader.bad)" != 0 ]; then
+	fail defrag_with_reader_and_writer "the reader saw changed data $(cat /tmp/reader.bad) times"
+elif [ "$(sha /mnt/busy)" != "$(sha /tmp/expected)" ]; then
+	fail defrag_with_reader_and_writer "the file is not what was written"
+else
+	pass defrag_with_reader_and_writer
+fi
+
+echo "== defrag: dry run"
+make_fragmented /mnt/dry 64
+sum=$(sha /mnt/dry) before=$(extent_count /mnt/dry)
+out=$(e4defrag --dry-run /mnt/dry 2>&1)
+if echo "$out" | grep -q "extents $before -> 1, would move 64 blocks" &&
+	[ "$(extent_count /mnt/dry)" = "$before" ] && [ "$(sha /mnt/dry)" = "$sum" ]; then
+	pass defrag_dry_run_moves_nothing
+else
+	fail defrag_dry_run_moves_nothing "$out; now $(extent_count /mnt/dry) extents"
+fi
+
+echo "== defrag: goal"
+dd if=/dev/urandom of=/mnt/placed bs=4096 count=64 2>/dev/null
+sync
+sum=$(sha /mnt/placed)
+goal=50000
+e4defrag --goal $goal /mnt/placed > /tmp/out 2>&1
+first=$(first_pblk /mnt/placed)
+echo "== placed at $first for goal $goal: $(cat /tmp/out)"
+dist=$((first - goal))
+[ $dist -lt 0 ] && dist=$((-dist))
+echo "== goal distance: $dist blocks"
+if [ $dist -lt 32768 ] && [ "$(sha /mnt/placed)" = "$sum" ]; then
+	pass defrag_goal_within_a_group
+else
+	fail defrag_goal_within_a_group "first block $first, goal $goal: $(cat /tmp/out)"
+fi
+expect_refused goal_outside_fs_einval EINVAL /mnt/placed --goal 99999999
+expect_refused move_unit_too_big_einval EINVAL /mnt/placed --unit-log2 13
+
+echo "== defrag: unprivileged"
+chmod 777 /mnt
+make_fragmented /mnt/users 32
+chown 1000:1000 /mnt/users
+sum=$(sha /mnt/users)
+RUNNER=as_user expect_refused user_goal_eperm EPERM /mnt/users --goal 40000
+RUNNER=
+as_user e4defrag /mnt/users > /tmp/out 2>&1
+[ "$(extent_count /mnt/users)" -eq 1 ] && [ "$(sha /mnt/users)" = "$sum" ] &&
+	pass user_defrag_without_goal || fail user_defrag_without_goal "$(cat /tmp/out)"
+
+echo "== defrag: refusals"
+make_fragmented /mnt/locked 16
+chattr +i /mnt/locked
+expect_refused immutable_eperm EPERM /mnt/locked
+chattr -i /mnt/locked
+chattr +a /mnt/locked
+expect_refused append_only_eperm EPERM /mnt/locked
+chattr -a /mnt/locked
+
+echo "== defrag: holes and unwritten extents"
+make_fragmented /mnt/sparse 40
+dd if=/dev/urandom of=/mnt/sparse bs=4096 count=40 seek=100 conv=notrunc 2>/dev/null
+fallocate -o $((200 * 4096)) -l $((50 * 4096)) /mnt/sparse
+sync
+sum=$(sha /mnt/sparse)
+e4defrag /mnt/sparse > /tmp/out 2>&1
+holes=$(tool_map module /mnt/sparse 40 99 | grep -c " hole$")
+unwritten=$(tool_map module /mnt/sparse 200 249 | grep -c " unwritten$")
+if [ "$(sha /mnt/sparse)" = "$sum" ] && [ "$holes" -eq 2 ] && [ "$unwritten" -eq 2 ]; then
+	pass defrag_keeps_holes_and_unwritten
+else
+	fail defrag_keeps_holes_and_unwritten "holes $holes unwritten $unwritten: $(cat /tmp/out)"
+fi
+echo "== sparse: $(cat /tmp/out), now $(extent_count /mnt/sparse) extents"
+[ "$(extent_count /mnt/sparse)" -le 3 ] && pass defrag_sparse_extents ||
+	fail defrag_sparse_extents "$(extent_count /mnt/sparse) extents left"
+fsck_ok e2fsck_clean_after_defrag
+
+echo "== defrag: deep extent tree"
+FS_SIZE=64M fresh_fs -N 16384 || { fail deep_mkfs "mkfs failed"; exit 0; }
+make_holey /mnt/deep 2500
+before=$(extent_count /mnt/deep) depth=$(extent_depth /deep)
+echo "== deep: $before extents, depth $depth"
+[ "$before" -ge 1000 ] && [ "$depth" -ge 2 ] && pass deep_setup ||
+	fail deep_setup "$before extents, depth $depth"
+sum=$(sha /mnt/deep)
+e4defrag /mnt/deep > /tmp/out 2>&1
+sync
+after=$(extent_count /mnt/deep) depth=$(extent_depth /deep)
+echo "== deep: $(cat /tmp/out), depth $depth"
+if [ "$(sha /mnt/deep)" = "$sum" ] && [ "$after" -le 4 ] && [ "$depth" -eq 0 ]; then
+	pass deep_tree_defragmented_shallow
+else
+	fail deep_tree_defragmented_shallow "$after extents, depth $depth: $(cat /tmp/out)"
+fi
+fsck_ok e2fsck_clean_after_deep
+
+echo "== defrag: deep extent tree of a sparse file"
+FS_SIZE=64M fresh_fs -N 16384 || { fail deep_mkfs "mkfs failed"; exit 0; }
+make_holey /mnt/deep 2500 25
+before=$(extent_count /mnt/deep) depth=$(extent_depth /deep)
+sum=$(sha /mnt/deep)
+e4defrag /mnt/deep > /tmp/out 2>&1
+sync
+after=$(extent_count /mnt/deep) depth_after=$(extent_depth /deep)
+echo "== deep sparse: $before extents at depth $depth; $(cat /tmp/out), depth $depth_after"
+# 100 stretches of data: 100 extents at best, one leaf block under the inode.
+if [ "$(sha /mnt/deep)" = "$sum" ] && [ "$depth" -ge 2 ] && [ "$after" -le 100 ] &&
+	[ "$depth_after" -eq 1 ]; then
+	pass deep_sparse_tree_one_leaf
+else
+	fail deep_sparse_tree_one_leaf "$before -> $after extents, depth $depth -> $depth_after"
+fi
+fsck_ok e2fsck_clean_after_deep_sparse
+
+echo "== defrag: not enough free space"
+fresh_fs || { fail nospace_mkfs "mkfs failed"; exit 0; }
+make_fragmented /mnt/big 200
+dd if=/dev/zero of=/mnt/fill bs=1M 2>/dev/null
+fill_fs /mnt/tiny > /dev/null 2>&1
+sync
+free_before=$(df /mnt | awk 'NR == 2 { print $4 }')
+expect_refused no_space_enospc ENOSPC /mnt/big
+sync
+free_after=$(df /mnt | awk 'NR == 2 { print $4 }')
+[ "$free_before" = "$free_after" ] && pass no_space_nothing_leaked ||
+	fail no_space_nothing_leaked "free blocks $free_before -> $free_after"
+fsck_ok e2fsck_clean_after_enospc
+
+echo "== defrag: block-mapped file"
+fresh_fs -O ^extent,^64bit,^flex_bg || { fail indirect_mkfs "mkfs failed"; exit 0; }
+dd if=/dev/urandom of=/mnt/old bs=4096 count=16 2>/dev/null
+expect_refused block_mapped_eopnotsupp EOPNOTSUPP /mnt/old
+fsck_ok e2fsck_clean_after_refusals
