@@ -5,6 +5,8 @@ use std::{mem::size_of, os::fd::AsRawFd};
 
 /// `FIEMAP_FLAG_SYNC`: write dirty data back before mapping.
 const FLAG_SYNC: u32 = 0x1;
+/// `FIEMAP_EXTENT_LAST`: the file's last extent.
+const EXTENT_LAST: u32 = 0x1;
 /// `FIEMAP_EXTENT_DELALLOC`.
 pub const EXTENT_DELALLOC: u32 = 0x4;
 /// `FIEMAP_EXTENT_UNWRITTEN`.
@@ -40,10 +42,25 @@ struct Request {
     extents: [RawExtent; 1],
 }
 
+/// Extents asked for per call by [`extents`].
+const BATCH: usize = 256;
+
+/// `struct fiemap` with room for [`BATCH`] extents.
+#[repr(C)]
+struct BatchRequest {
+    header: Header,
+    extents: [RawExtent; BATCH],
+}
+
 nix::ioctl_readwrite_bad!(
     fs_ioc_fiemap,
     nix::request_code_readwrite!(b'f', 11, size_of::<Header>()),
     Request
+);
+nix::ioctl_readwrite_bad!(
+    fs_ioc_fiemap_batch,
+    nix::request_code_readwrite!(b'f', 11, size_of::<Header>()),
+    BatchRequest
 );
 
 /// One extent, in bytes as FIEMAP reports them.
@@ -81,4 +98,39 @@ pub fn first_extent_from(file: &impl AsRawFd, start: u64) -> Result<Option<Exten
         length: e.length,
         flags: e.flags,
     }))
+}
+
+/// All extents of `file`, in logical order, after writing back dirty data.
+pub fn extents(file: &impl AsRawFd) -> Result<Vec<Extent>, Errno> {
+    let mut out = Vec::new();
+    let mut req = Box::new(BatchRequest {
+        header: Header::default(),
+        extents: [RawExtent::default(); BATCH],
+    });
+    let mut start = 0;
+    loop {
+        req.header = Header {
+            start,
+            length: u64::MAX - start,
+            flags: FLAG_SYNC,
+            extent_count: BATCH as u32,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a `struct fiemap` followed by room for the
+        // `extent_count` extents it announces; the kernel writes no further.
+        unsafe { fs_ioc_fiemap_batch(file.as_raw_fd(), &mut *req) }?;
+        let n = (req.header.mapped_extents as usize).min(BATCH);
+        out.extend(req.extents[..n].iter().map(|e| Extent {
+            logical: e.logical,
+            physical: e.physical,
+            length: e.length,
+            flags: e.flags,
+        }));
+        match req.extents[..n].last() {
+            Some(last) if n == BATCH && last.flags & EXTENT_LAST == 0 => {
+                start = last.logical + last.length;
+            }
+            _ => return Ok(out),
+        }
+    }
 }

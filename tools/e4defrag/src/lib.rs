@@ -1,12 +1,26 @@
 //! `e4defrag`: ext4 goal-directed online defragmentation, userspace side.
 //!
-//! Today: the block query (`--map`), answered by the `ext4_defrag` module's
-//! `EXT4_IOC_FIBMAP` or, on kernels without it, by `FS_IOC_FIEMAP`.
+//! Defragments files, colocates sets of files and reports fragmentation,
+//! through the `ext4_defrag` module's `EXT4_IOC_DEFRAG` or the stock
+//! kernel's `EXT4_IOC_MOVE_EXT`; answers the block query (`--map`) with the
+//! module's `EXT4_IOC_FIBMAP` or `FS_IOC_FIEMAP`.
 
 pub mod blockmap;
+pub mod defrag;
+pub mod engine;
 pub mod error;
 pub mod ext4fs;
 pub mod fiemap;
+pub mod layout;
+pub mod mounts;
+pub mod moveext;
+pub mod report;
+pub mod score;
+pub mod walk;
+
+/// Extent counting and the "is it worth it" rule, shared with the module.
+#[path = "../../../rust/plan.rs"]
+pub mod plan;
 
 /// The ioctl ABI, shared word for word with the kernel module.
 #[path = "../../../rust/uapi.rs"]

@@ -1,42 +1,396 @@
-//! `e4defrag` command line.
+//! `e4defrag`: turns the command line into jobs (single files, walks of a
+//! directory or device, colocated sets), runs them with a progress bar and
+//! prints the results, for people or as JSON.
+
+mod cli;
 
 use clap::Parser;
-use e4defrag::{blockmap, error::Error, ext4fs};
-use std::{fs::File, path::PathBuf, process::ExitCode};
+use cli::{BackendArg, Cli};
+use e4defrag::{
+    blockmap,
+    engine::{self, Backend, FileReport, SetReport, Status},
+    error::Error,
+    ext4fs,
+    layout::Layout,
+    mounts::{self, Mount},
+    report::Check,
+    score::Geometry,
+    walk::{self, Target},
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use nix::sys::statvfs::{fstatvfs, FsFlags};
+use std::{
+    fs::File,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
-/// ext4 goal-directed online defragmenter.
-///
-/// Today it answers where blocks are (--map): through the ext4_defrag
-/// module's EXT4_IOC_FIBMAP, or FS_IOC_FIEMAP on kernels without it.
-#[derive(Parser, Debug)]
-#[command(version)]
-struct Cli {
-    /// Print where the given logical blocks of each PATH are.
-    #[arg(long)]
-    map: bool,
-
-    /// Logical block to look up with --map (repeatable).
-    #[arg(short, long = "block", value_name = "N", default_value = "0")]
-    blocks: Vec<u64>,
-
-    /// Which kernel interface answers the query.
-    #[arg(long, value_enum, default_value_t = blockmap::Backend::Auto)]
-    backend: blockmap::Backend,
-
-    /// Files or directories on a mounted ext4 filesystem.
-    #[arg(required = true, value_name = "PATH")]
-    paths: Vec<PathBuf>,
+/// What one target turned into.
+enum Job {
+    /// One file, defragmented on its own.
+    Single(PathBuf),
+    /// The files under a directory or device, each on its own.
+    Walk {
+        target: PathBuf,
+        files: Vec<PathBuf>,
+    },
+    /// `-r DIR`: the files under DIR, colocated in this order.
+    Set { dir: PathBuf, files: Vec<PathBuf> },
 }
 
-fn map_one(cli: &Cli, path: &PathBuf) -> Result<(), Error> {
-    let file = File::open(path).map_err(|e| Error::Sys {
-        path: path.clone(),
-        op: "open",
-        errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-    })?;
+impl Job {
+    fn files(&self) -> &[PathBuf] {
+        match self {
+            Job::Single(p) => std::slice::from_ref(p),
+            Job::Walk { files, .. } | Job::Set { files, .. } => files,
+        }
+    }
+}
+
+/// A job together with what its filesystem is like.
+struct Planned {
+    job: Job,
+    backend: Backend,
+    geometry: Geometry,
+}
+
+/// Everything the run produced.
+#[derive(Default, serde::Serialize)]
+struct Outcome {
+    dry_run: bool,
+    files: Vec<FileReport>,
+    sets: Vec<SetReport>,
+    totals: Totals,
+}
+
+#[derive(Default, serde::Serialize)]
+struct Totals {
+    files: u64,
+    done: u64,
+    nothing_to_gain: u64,
+    dry_run: u64,
+    skipped: u64,
+    failed: u64,
+    extents_before: u64,
+    extents_after: u64,
+    moved_blocks: u64,
+}
+
+fn failed_report(e: &Error, path: &Path) -> FileReport {
+    FileReport {
+        path: path.into(),
+        status: Status::Failed,
+        errno: e.errno().map(|n| format!("{n:?}")),
+        reason: Some(e.to_string()),
+        blocks: 0,
+        extents_before: 0,
+        extents_after: 0,
+        moved_blocks: 0,
+    }
+}
+
+/// Checks the target's filesystem and picks the backend and geometry.
+fn plan(cli: &Cli, mounts: &[Mount], target: &Path) -> Result<(Backend, Geometry, Target), Error> {
+    let kind = walk::classify(target, mounts)?;
+    let root = match &kind {
+        Target::File(p) | Target::Dir(p) => p.clone(),
+        Target::Device { mount, .. } => mount.clone(),
+    };
+    let handle = File::open(&root).map_err(Error::io(target, "open"))?;
+    let block_size = ext4fs::block_size(&handle, &root)?;
+    if !cli.check {
+        let st = fstatvfs(&handle).map_err(Error::sys(&root, "statvfs"))?;
+        if st.flags().contains(FsFlags::ST_RDONLY) {
+            return Err(Error::Refused {
+                path: target.into(),
+                reason: "the filesystem is mounted read-only".into(),
+            });
+        }
+    }
+    let backend = match cli.backend {
+        BackendArg::MoveExt => Backend::MoveExt,
+        BackendArg::Module | BackendArg::Auto if engine::module_present(&handle) => Backend::Module,
+        BackendArg::Auto => Backend::MoveExt,
+        BackendArg::Module => {
+            return Err(Error::Refused {
+                path: target.into(),
+                reason: "--backend module, but the ext4_defrag module does not answer \
+                         (not loaded, or not the patched kernel)"
+                    .into(),
+            })
+        }
+    };
+    let dev = mounts::split_dev(handle.metadata().map_err(Error::io(target, "fstat"))?.dev());
+    let device = mounts::whole_fs(mounts, dev).map(|m| PathBuf::from(&m.source));
+    let geometry = Geometry::of_device_or_assumed(device.as_deref(), block_size);
+    Ok((backend, geometry, kind))
+}
+
+/// Expands the targets into jobs; failures become reports.
+fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
+    let mut jobs = Vec::new();
+    for target in &cli.paths {
+        let (backend, geometry, kind) = match plan(cli, mounts, target) {
+            Ok(p) => p,
+            Err(e) => {
+                out.files.push(failed_report(&e, target));
+                continue;
+            }
+        };
+        let job = match kind {
+            Target::File(p) => Job::Single(p),
+            Target::Device { mount, .. } => {
+                let (files, errors) = walk::files_under(&mount, mounts);
+                out.files
+                    .extend(errors.iter().map(|e| failed_report(e, &mount)));
+                Job::Walk {
+                    target: target.clone(),
+                    files,
+                }
+            }
+            Target::Dir(dir) => {
+                let (mut files, errors) = walk::files_under(&dir, mounts);
+                out.files
+                    .extend(errors.iter().map(|e| failed_report(e, &dir)));
+                if !cli.colocate {
+                    jobs.push(Planned {
+                        job: Job::Walk { target: dir, files },
+                        backend,
+                        geometry,
+                    });
+                    continue;
+                }
+                if let Some(list) = &cli.order {
+                    match std::fs::read_to_string(list) {
+                        Ok(text) => {
+                            let (ordered, unknown) = walk::apply_order(&dir, files, &text);
+                            files = ordered;
+                            for p in unknown {
+                                if cli.verbose {
+                                    eprintln!(
+                                        "e4defrag: {}: in {} but not a regular file under {}; ignored",
+                                        p.display(),
+                                        list.display(),
+                                        dir.display()
+                                    );
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let e = Error::Refused {
+                                path: list.clone(),
+                                reason: format!("cannot read the order list: {e}"),
+                            };
+                            out.files.push(failed_report(&e, list));
+                            continue;
+                        }
+                    }
+                }
+                Job::Set { dir, files }
+            }
+        };
+        jobs.push(Planned {
+            job,
+            backend,
+            geometry,
+        });
+    }
+    jobs
+}
+
+/// Allocated blocks of `path` as `stat` says, for the progress bar.
+fn stat_blocks(path: &Path) -> u64 {
+    path.symlink_metadata().map_or(0, |m| m.blocks() / 8)
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    // Hidden by indicatif itself when stderr is not a terminal.
+    let pb = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:30} {percent:>3}% {pos}/{len} blocks  {wide_msg}")
+    {
+        pb.set_style(style);
+    }
+    pb
+}
+
+fn line(r: &FileReport) -> String {
+    let p = r.path.display();
+    match r.status {
+        Status::Done | Status::NothingToGain => format!(
+            "{p}: extents {} -> {}, moved {} blocks",
+            r.extents_before, r.extents_after, r.moved_blocks
+        ),
+        Status::DryRun => format!(
+            "{p}: extents {} -> {}, would move {} blocks",
+            r.extents_before, r.extents_after, r.moved_blocks
+        ),
+        Status::Skipped => format!("{p}: skipped ({})", r.reason.as_deref().unwrap_or("")),
+        Status::Failed => r.reason.clone().unwrap_or_default(),
+    }
+}
+
+fn set_line(s: &SetReport) -> String {
+    format!(
+        "{}: {} files, read-order discontinuities {} -> {}, span {} -> {} blocks{} ({})",
+        s.dir.display(),
+        s.after.files.max(s.before.files),
+        s.before.discontinuities,
+        s.after.discontinuities,
+        s.before.span_blocks,
+        s.after.span_blocks,
+        s.start_block
+            .map_or(String::new(), |b| format!(", from block {b}")),
+        match s.backend {
+            Backend::Module => "module",
+            Backend::MoveExt => "EXT4_IOC_MOVE_EXT",
+        }
+    )
+}
+
+/// Where a file's result comes from, for how much to print.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    /// Named on the command line.
+    Single,
+    /// Found by a walk: printed when it moved.
+    Walk,
+    /// Part of a colocated set: the set's line says it all.
+    Set,
+}
+
+/// Prints a file's result: failures always, the rest as `ctx` says or
+/// with -v.
+fn show(cli: &Cli, pb: &ProgressBar, r: &FileReport, ctx: Context) {
+    if cli.json {
+        return;
+    }
+    let moved = r.moved_blocks > 0 && ctx == Context::Walk;
+    if r.status == Status::Failed {
+        pb.suspend(|| eprintln!("e4defrag: {}", line(r)));
+    } else if ctx == Context::Single || cli.verbose || moved {
+        pb.suspend(|| println!("{}", line(r)));
+    }
+}
+
+fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
+    let total: u64 = jobs
+        .iter()
+        .flat_map(|j| j.job.files())
+        .map(|p| stat_blocks(p))
+        .sum();
+    let pb = progress_bar(total);
+    let opts = engine::Options {
+        dry_run: cli.dry_run,
+        goal: cli.goal,
+        goal_only: cli.goal_only,
+        unit_log2: cli.unit_log2,
+    };
+    let mut done_blocks = 0;
+    for p in jobs {
+        match &p.job {
+            Job::Single(_) | Job::Walk { .. } => {
+                let ctx = match p.job {
+                    Job::Single(_) => Context::Single,
+                    _ => Context::Walk,
+                };
+                for path in p.job.files() {
+                    pb.set_position(done_blocks);
+                    pb.set_message(path.display().to_string());
+                    let r = engine::defrag_path(path, p.backend, &p.geometry, &opts, &pb);
+                    done_blocks += stat_blocks(path);
+                    show(cli, &pb, &r, ctx);
+                    out.files.push(r);
+                }
+            }
+            Job::Set { dir, files } => {
+                pb.set_position(done_blocks);
+                match engine::colocate(dir, files, p.backend, &opts, &pb) {
+                    Ok((reports, set)) => {
+                        for r in &reports {
+                            show(cli, &pb, r, Context::Set);
+                        }
+                        if !cli.json {
+                            pb.suspend(|| println!("{}", set_line(&set)));
+                        }
+                        out.files.extend(reports);
+                        out.sets.push(set);
+                    }
+                    Err(e) => {
+                        let r = failed_report(&e, dir);
+                        show(cli, &pb, &r, Context::Single);
+                        out.files.push(r);
+                    }
+                }
+                done_blocks += files.iter().map(|f| stat_blocks(f)).sum::<u64>();
+            }
+        }
+    }
+    pb.finish_and_clear();
+}
+
+fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
+    let mut check = Check::default();
+    let mut from_sb = true;
+    for p in jobs {
+        from_sb &= p.geometry.from_superblock;
+        let mut layouts = Vec::new();
+        for path in p.job.files() {
+            let layout = File::open(path)
+                .map_err(Error::io(path, "open"))
+                .and_then(|f| {
+                    let bs = ext4fs::block_size(&f, path)?;
+                    Layout::of(&f, bs).map_err(Error::sys(path, "FS_IOC_FIEMAP"))
+                });
+            match layout {
+                Ok(l) => {
+                    check.add_file(path.clone(), &l, &p.geometry);
+                    layouts.push(l);
+                }
+                Err(e) => {
+                    if !cli.json {
+                        eprintln!("e4defrag: {e}");
+                    }
+                    out.files.push(failed_report(&e, path));
+                }
+            }
+        }
+        match &p.job {
+            Job::Walk { target, .. } => check.add_set(target.clone(), &layouts),
+            Job::Set { dir, .. } => check.add_set(dir.clone(), &layouts),
+            Job::Single(_) => {}
+        }
+    }
+    check.finish(from_sb);
+    check
+}
+
+fn map_all(cli: &Cli) -> ExitCode {
+    let backend = match cli.backend {
+        BackendArg::Auto => blockmap::Backend::Auto,
+        BackendArg::Module => blockmap::Backend::Module,
+        BackendArg::MoveExt => blockmap::Backend::Fiemap,
+    };
+    let mut failed = false;
+    for path in &cli.paths {
+        if let Err(e) = map_one(cli, backend, path) {
+            eprintln!("e4defrag: {e}");
+            failed = true;
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn map_one(cli: &Cli, backend: blockmap::Backend, path: &Path) -> Result<(), Error> {
+    let file = File::open(path).map_err(Error::io(path, "open"))?;
     let block_size = ext4fs::block_size(&file, path)?;
     for &lblk in &cli.blocks {
-        let m = blockmap::query(&file, path, lblk, block_size, cli.backend)?;
+        let m = blockmap::query(&file, path, lblk, block_size, backend)?;
         // "-": a hole that runs to the end of the address space.
         let len = m.len.map_or("-".to_string(), |l| l.to_string());
         let source = match m.source {
@@ -53,20 +407,77 @@ fn map_one(cli: &Cli, path: &PathBuf) -> Result<(), Error> {
     Ok(())
 }
 
+fn totals(out: &mut Outcome) {
+    let t = &mut out.totals;
+    for r in &out.files {
+        t.files += 1;
+        match r.status {
+            Status::Done => t.done += 1,
+            Status::NothingToGain => t.nothing_to_gain += 1,
+            Status::DryRun => t.dry_run += 1,
+            Status::Skipped => t.skipped += 1,
+            Status::Failed => t.failed += 1,
+        }
+        t.extents_before += u64::from(r.extents_before);
+        t.extents_after += u64::from(r.extents_after);
+        t.moved_blocks += r.moved_blocks;
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !cli.map {
-        eprintln!("e4defrag: defragmentation is not available in this version yet; use --map");
-        return ExitCode::from(2);
+    if cli.map {
+        return map_all(&cli);
     }
-    let mut failed = false;
-    for path in &cli.paths {
-        if let Err(e) = map_one(&cli, path) {
-            eprintln!("e4defrag: {e}");
-            failed = true;
+    let mounts = mounts::read().unwrap_or_default();
+    let mut out = Outcome {
+        dry_run: cli.dry_run,
+        ..Default::default()
+    };
+    let jobs = expand(&cli, &mounts, &mut out);
+    if !cli.json {
+        for r in &out.files {
+            eprintln!("e4defrag: {}", line(r));
         }
     }
-    if failed {
+    if cli.check {
+        let check = run_check(&cli, &jobs, &mut out);
+        if cli.json {
+            let doc = serde_json::json!({ "check": check, "failures": out.files });
+            println!("{doc:#}");
+        } else {
+            print!("{}", check.to_text(cli.verbose));
+        }
+        return if out.files.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    run_defrag(&cli, &jobs, &mut out);
+    totals(&mut out);
+    let t = &out.totals;
+    if cli.json {
+        match serde_json::to_string_pretty(&out) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("e4defrag: cannot write JSON: {e}"),
+        }
+    } else if t.files > 1 {
+        println!(
+            "{} files: {} done, {} nothing to gain, {} dry run, {} skipped, {} failed; \
+             extents {} -> {}, moved {} blocks",
+            t.files,
+            t.done,
+            t.nothing_to_gain,
+            t.dry_run,
+            t.skipped,
+            t.failed,
+            t.extents_before,
+            t.extents_after,
+            t.moved_blocks
+        );
+    }
+    if t.failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -1,0 +1,100 @@
+//! The command line: what `e4defrag --help` and the man page describe.
+
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+/// ext4 goal-directed online defragmenter.
+///
+/// e4defrag FILE...      defragment each file (a directory: each file under it)
+/// e4defrag -r DIR...    put the files under DIR physically side by side, in
+///                       path order or --order, for fast reading in sequence
+/// e4defrag DEVICE...    every file of the ext4 filesystem mounted from DEVICE
+/// e4defrag -c TARGET... report fragmentation only
+///
+/// Moves blocks with the ext4_defrag module's EXT4_IOC_DEFRAG when it is
+/// loaded, else with the stock kernel's EXT4_IOC_MOVE_EXT. File data and
+/// timestamps stay as they are. Exit status: 0 when every target was
+/// handled, 1 when any failed (each failure is printed with its path, errno
+/// and reason), 2 for bad usage.
+#[derive(Parser, Debug)]
+#[command(version, verbatim_doc_comment)]
+pub struct Cli {
+    /// Colocate: put every regular file under each DIR close together.
+    #[arg(short = 'r', long = "colocate")]
+    pub colocate: bool,
+
+    /// With -r: read order, one path per line (absolute or relative to DIR),
+    /// as a boot trace gives it; files not listed follow in path order.
+    #[arg(long, value_name = "LISTFILE", requires = "colocate")]
+    pub order: Option<PathBuf>,
+
+    /// Report fragmentation only: extents now/best, ratio and score as
+    /// e2fsprogs' e4defrag -c computes them, the worst files, and for
+    /// directories and devices the read-order discontinuities.
+    #[arg(short = 'c', long = "check")]
+    pub check: bool,
+
+    /// Print every file, not only the ones moved or failed.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Plan and report, move nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Print one JSON document with per-file results and totals.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Which kernel interface moves blocks (or, with --map, answers).
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+
+    /// Physical block to place a single file at or after (module backend,
+    /// needs CAP_SYS_ADMIN).
+    #[arg(
+        long,
+        value_name = "BLOCK",
+        default_value_t = 0,
+        conflicts_with = "colocate"
+    )]
+    pub goal: u64,
+
+    /// Fail rather than place the data outside the goal's block group.
+    #[arg(long, requires = "goal")]
+    pub goal_only: bool,
+
+    /// Module move unit as log2 of pages (0: one page per step).
+    #[arg(long, value_name = "LOG2", default_value_t = 0)]
+    pub unit_log2: u32,
+
+    /// Print where the given logical blocks of each PATH are, and exit.
+    #[arg(long, conflicts_with_all = ["colocate", "check", "dry_run", "json"])]
+    pub map: bool,
+
+    /// Logical block to look up with --map (repeatable).
+    #[arg(
+        short,
+        long = "block",
+        value_name = "N",
+        default_value = "0",
+        requires = "map"
+    )]
+    pub blocks: Vec<u64>,
+
+    /// Files, directories or block devices of mounted ext4 filesystems.
+    #[arg(required = true, value_name = "TARGET")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// `--backend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// The module when it is loaded, else the stock interfaces.
+    Auto,
+    /// Only the ext4_defrag module.
+    Module,
+    /// Only the stock kernel: EXT4_IOC_MOVE_EXT (FIEMAP for --map).
+    #[value(alias = "fiemap", alias = "stock")]
+    MoveExt,
+}

@@ -1,0 +1,581 @@
+//! Defragmenting files and colocating sets of files, through the module's
+//! `EXT4_IOC_DEFRAG` or the stock kernel's `EXT4_IOC_MOVE_EXT`.
+
+use crate::{
+    blockmap, defrag,
+    error::Error,
+    ext4fs,
+    layout::{self, Layout, ReadOrder},
+    moveext,
+    score::Geometry,
+};
+use indicatif::ProgressBar;
+use nix::{errno::Errno, fcntl::OFlag, sys::statvfs::fstatvfs};
+use std::{
+    fs::{File, OpenOptions},
+    os::{
+        fd::AsRawFd,
+        unix::fs::{MetadataExt, OpenOptionsExt},
+    },
+    path::{Path, PathBuf},
+};
+
+/// Which kernel interface moves the blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// The ext4_defrag module's `EXT4_IOC_DEFRAG`.
+    Module,
+    /// `EXT4_IOC_MOVE_EXT` with a donor file filled by `fallocate`.
+    MoveExt,
+}
+
+/// Does the module answer on `file`'s filesystem?
+pub fn module_present(file: &File) -> bool {
+    blockmap::query_module(file, 0) != Err(Errno::ENOTTY)
+}
+
+/// What the user asked for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    pub dry_run: bool,
+    /// Physical block to place a single file at (module only).
+    pub goal: u64,
+    pub goal_only: bool,
+    /// Module move unit, log2 of pages.
+    pub unit_log2: u32,
+}
+
+/// How one file came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Moved.
+    Done,
+    /// Already as good as it gets (or no better layout was found).
+    NothingToGain,
+    /// `--dry-run`: the numbers say what would happen.
+    DryRun,
+    /// Not a candidate (empty file); not a failure.
+    Skipped,
+    Failed,
+}
+
+/// The result for one file, as printed and as put into `--json`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub status: Status,
+    /// Errno name on failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+    /// Why it failed or was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub blocks: u64,
+    pub extents_before: u32,
+    pub extents_after: u32,
+    pub moved_blocks: u64,
+}
+
+impl FileReport {
+    fn new(path: &Path) -> Self {
+        FileReport {
+            path: path.into(),
+            status: Status::Failed,
+            errno: None,
+            reason: None,
+            blocks: 0,
+            extents_before: 0,
+            extents_after: 0,
+            moved_blocks: 0,
+        }
+    }
+
+    fn fail(mut self, e: &Error) -> Self {
+        self.status = Status::Failed;
+        self.errno = e.errno().map(|n| format!("{n:?}"));
+        self.reason = Some(e.to_string());
+        self
+    }
+}
+
+/// Opens a regular file to move its blocks (both ioctls want it
+/// read-write), without following a symlink.
+pub fn open_rw(path: &Path) -> Result<File, Error> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(OFlag::O_NOFOLLOW.bits())
+        .open(path)
+        .map_err(Error::io(path, "open"))?;
+    let meta = file.metadata().map_err(Error::io(path, "fstat"))?;
+    if !meta.is_file() {
+        return Err(Error::Refused {
+            path: path.into(),
+            reason: "not a regular file".into(),
+        });
+    }
+    ext4fs::block_size(&file, path)?;
+    Ok(file)
+}
+
+/// Refuses to start when the filesystem has fewer than `blocks` free
+/// blocks for the new copy.
+fn check_free_space(file: &File, path: &Path, blocks: u64, block_size: u64) -> Result<(), Error> {
+    let st = fstatvfs(file).map_err(Error::sys(path, "statvfs"))?;
+    let free = st.blocks_available() as u64 * st.fragment_size() as u64 / block_size;
+    if free < blocks {
+        return Err(Error::Refused {
+            path: path.into(),
+            reason: format!("needs {blocks} free blocks for the new copy, {free} available"),
+        });
+    }
+    Ok(())
+}
+
+/// Fails when `file` shrank while it was being moved.
+fn check_size(file: &File, path: &Path, size_before: u64) -> Result<(), Error> {
+    let now = file.metadata().map_err(Error::io(path, "fstat"))?.size();
+    if now < size_before {
+        return Err(Error::Refused {
+            path: path.into(),
+            reason: format!(
+                "the file shrank during the run ({size_before} -> {now} bytes); \
+                 what it holds now is intact"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// For the tests only: when `E4DEFRAG_TEST_STOP_BEFORE` names `path`, stop
+/// this process (`SIGSTOP`) after planning that file's move and before
+/// moving it, so that a test can change the file at exactly that moment.
+fn test_stop_point(path: &Path) {
+    if std::env::var_os("E4DEFRAG_TEST_STOP_BEFORE").is_some_and(|p| Path::new(&p) == path) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+    }
+}
+
+/// Blocks moved per `EXT4_IOC_MOVE_EXT` call: progress shows between them.
+const MOVE_CHUNK: u64 = 2048;
+
+/// Moves `layout`'s stretches of `file` into `donor` at `donor_base` +
+/// their logical block. Returns the blocks moved.
+fn move_stretches(
+    file: &File,
+    path: &Path,
+    donor: &File,
+    layout: &Layout,
+    donor_base: u64,
+    progress: &ProgressBar,
+) -> Result<u64, Error> {
+    let mut moved = 0;
+    for (start, end) in layout.stretches() {
+        let mut at = start;
+        while at < end {
+            let len = MOVE_CHUNK.min(end - at);
+            let n = moveext::move_ext(file, donor, at, donor_base + at, len)
+                .map_err(Error::sys(path, "EXT4_IOC_MOVE_EXT"))?;
+            moved += n;
+            progress.inc(n);
+            at += len;
+        }
+    }
+    Ok(moved)
+}
+
+/// The directory a donor for `path` is created in.
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Defragments one file with `EXT4_IOC_MOVE_EXT`: a donor with the same
+/// holes, filled by `fallocate`, takes the data when it has fewer extents.
+fn defrag_move_ext(
+    file: &File,
+    path: &Path,
+    geo: &Geometry,
+    block_size: u64,
+    opts: &Options,
+    report: &mut FileReport,
+    progress: &ProgressBar,
+) -> Result<(), Error> {
+    let size = file.metadata().map_err(Error::io(path, "fstat"))?.size();
+    let before = Layout::of(file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
+    report.blocks = before.blocks();
+    report.extents_before = before.extents();
+    report.extents_after = report.extents_before;
+    if u64::from(before.extents()) <= geo.best_extents(before.blocks()).max(1) {
+        report.status = Status::NothingToGain;
+        return Ok(());
+    }
+    check_free_space(file, path, before.blocks(), block_size)?;
+    let dir = parent_of(path);
+    let donor = moveext::donor_in(dir).map_err(Error::io(dir, "open(O_TMPFILE) donor"))?;
+    for (start, end) in before.stretches() {
+        moveext::allocate(&donor, start, end - start, block_size)
+            .map_err(Error::sys(path, "fallocate"))?;
+    }
+    let planned = Layout::of(&donor, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
+    if planned.extents() >= before.extents() {
+        report.status = Status::NothingToGain;
+        return Ok(());
+    }
+    if opts.dry_run {
+        report.status = Status::DryRun;
+        report.extents_after = planned.extents();
+        report.moved_blocks = planned.blocks();
+        return Ok(());
+    }
+    test_stop_point(path);
+    report.moved_blocks = move_stretches(file, path, &donor, &before, 0, progress)?;
+    drop(donor);
+    check_size(file, path, size)?;
+    let after = Layout::of(file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
+    report.extents_after = after.extents();
+    report.status = Status::Done;
+    Ok(())
+}
+
+/// Defragments one file with the module, at `goal` (0: near its data).
+fn defrag_module(
+    file: &File,
+    path: &Path,
+    opts: &Options,
+    goal: u64,
+    report: &mut FileReport,
+    progress: &ProgressBar,
+) -> Result<(), Error> {
+    let size = file.metadata().map_err(Error::io(path, "fstat"))?.size();
+    let req = defrag::Request {
+        goal,
+        goal_only: opts.goal_only,
+        dry_run: opts.dry_run,
+        unit_log2: opts.unit_log2,
+    };
+    let out = defrag::defrag_file(file, path, req)?;
+    report.extents_before = out.extents_before;
+    report.extents_after = out.extents_after;
+    report.moved_blocks = out.moved_blocks;
+    progress.inc(report.blocks);
+    report.status = if opts.dry_run && out.moved_blocks > 0 {
+        Status::DryRun
+    } else if out.moved_blocks > 0 {
+        Status::Done
+    } else {
+        Status::NothingToGain
+    };
+    if report.status == Status::Done {
+        check_size(file, path, size)?;
+    }
+    Ok(())
+}
+
+/// Defragments the file at `path` on its own. `goal` only with the module.
+pub fn defrag_path(
+    path: &Path,
+    backend: Backend,
+    geo: &Geometry,
+    opts: &Options,
+    progress: &ProgressBar,
+) -> FileReport {
+    let mut report = FileReport::new(path);
+    let res = (|| {
+        let file = open_rw(path)?;
+        let block_size = ext4fs::block_size(&file, path)?;
+        report.blocks =
+            file.metadata().map_err(Error::io(path, "fstat"))?.blocks() * 512 / block_size;
+        if file.metadata().map_err(Error::io(path, "fstat"))?.size() == 0 {
+            report.status = Status::Skipped;
+            report.reason = Some("empty".into());
+            return Ok(());
+        }
+        match backend {
+            Backend::Module => defrag_module(&file, path, opts, opts.goal, &mut report, progress),
+            Backend::MoveExt => {
+                defrag_move_ext(&file, path, geo, block_size, opts, &mut report, progress)
+            }
+        }
+    })();
+    match res {
+        Ok(()) => report,
+        Err(e) => report.fail(&e),
+    }
+}
+
+/// The outcome of colocating a set.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SetReport {
+    pub dir: PathBuf,
+    pub backend: Backend,
+    pub before: ReadOrder,
+    pub after: ReadOrder,
+    /// Where the run of files starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_block: Option<u64>,
+}
+
+/// Layouts of `files`, `None` where one cannot be read.
+fn layouts_of(files: &[PathBuf], block_size: u64) -> Vec<Option<Layout>> {
+    files
+        .iter()
+        .map(|p| {
+            let f = File::open(p).ok()?;
+            Layout::of(&f, block_size).ok()
+        })
+        .collect()
+}
+
+/// Logical blocks each file takes in a shared donor, rounded up to whole
+/// pages: `EXT4_IOC_MOVE_EXT` wants the same offset within a page on both
+/// sides.
+fn slot_blocks(layout: &Layout, block_size: u64) -> u64 {
+    let per_page = (page_size() / block_size).max(1);
+    layout.lend().div_ceil(per_page) * per_page
+}
+
+fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |v| v as u64)
+}
+
+/// Puts the regular files `files` (in read order) physically one after
+/// the other, near `dir`. Returns one report per file and one for the set.
+pub fn colocate(
+    dir: &Path,
+    files: &[PathBuf],
+    backend: Backend,
+    opts: &Options,
+    progress: &ProgressBar,
+) -> Result<(Vec<FileReport>, SetReport), Error> {
+    let dir_file = File::open(dir).map_err(Error::io(dir, "open"))?;
+    let block_size = ext4fs::block_size(&dir_file, dir)?;
+    let before_layouts = layouts_of(files, block_size);
+    let before = layout::read_order(before_layouts.iter().flatten());
+    if before.discontinuities == 0 && before.files == files.len() as u64 {
+        // Already one run in read order: nothing to gain.
+        let reports = files
+            .iter()
+            .zip(&before_layouts)
+            .map(|(p, l)| {
+                let mut r = FileReport::new(p);
+                let l = l.as_ref().expect("all files were mapped");
+                r.status = Status::NothingToGain;
+                r.blocks = l.blocks();
+                r.extents_before = l.extents();
+                r.extents_after = r.extents_before;
+                r
+            })
+            .collect();
+        let set = SetReport {
+            dir: dir.into(),
+            backend,
+            before,
+            after: before,
+            start_block: before_layouts.iter().flatten().find_map(Layout::first_pblk),
+        };
+        return Ok((reports, set));
+    }
+    let (reports, start_block) = match backend {
+        Backend::Module => colocate_module(
+            dir,
+            &dir_file,
+            files,
+            &before_layouts,
+            block_size,
+            opts,
+            progress,
+        )?,
+        Backend::MoveExt => colocate_move_ext(
+            dir,
+            &dir_file,
+            files,
+            &before_layouts,
+            block_size,
+            opts,
+            progress,
+        )?,
+    };
+    let after = if opts.dry_run {
+        before
+    } else {
+        layout::read_order(layouts_of(files, block_size).iter().flatten())
+    };
+    let set = SetReport {
+        dir: dir.into(),
+        backend,
+        before,
+        after,
+        start_block,
+    };
+    Ok((reports, set))
+}
+
+/// Stock backend: one donor, fallocated for the whole set (ext4 puts it
+/// near `dir`, where the donor's inode is), and each file moved into its
+/// slot of it in turn.
+fn colocate_move_ext(
+    dir: &Path,
+    dir_file: &File,
+    files: &[PathBuf],
+    layouts: &[Option<Layout>],
+    block_size: u64,
+    opts: &Options,
+    progress: &ProgressBar,
+) -> Result<(Vec<FileReport>, Option<u64>), Error> {
+    let slots: Vec<u64> = layouts
+        .iter()
+        .map(|l| l.as_ref().map_or(0, |l| slot_blocks(l, block_size)))
+        .collect();
+    let total: u64 = slots.iter().sum();
+    let mut reports: Vec<FileReport> = files.iter().map(|p| FileReport::new(p)).collect();
+    if total == 0 {
+        return Ok((reports.into_iter().map(skipped_empty).collect(), None));
+    }
+    check_free_space(dir_file, dir, total, block_size)?;
+    let donor = moveext::donor_in(dir).map_err(Error::io(dir, "open(O_TMPFILE) donor"))?;
+    moveext::allocate(&donor, 0, total, block_size).map_err(Error::sys(dir, "fallocate"))?;
+    let planned = Layout::of(&donor, block_size).map_err(Error::sys(dir, "FS_IOC_FIEMAP"))?;
+    let start = planned.first_pblk();
+    let mut base = 0;
+    for ((path, report), (layout, slot)) in files
+        .iter()
+        .zip(reports.iter_mut())
+        .zip(layouts.iter().zip(&slots))
+    {
+        progress.set_message(path.display().to_string());
+        let res = (|| -> Result<(), Error> {
+            let Some(planned_layout) = layout else {
+                return Err(Error::Refused {
+                    path: path.clone(),
+                    reason: "cannot be opened or mapped".into(),
+                });
+            };
+            report.blocks = planned_layout.blocks();
+            report.extents_before = planned_layout.extents();
+            report.extents_after = report.extents_before;
+            if planned_layout.runs.is_empty() {
+                report.status = Status::Skipped;
+                report.reason = Some("no blocks".into());
+                return Ok(());
+            }
+            if opts.dry_run {
+                report.status = Status::DryRun;
+                report.moved_blocks = planned_layout.blocks();
+                report.extents_after = 1;
+                return Ok(());
+            }
+            let file = open_rw(path)?;
+            let size = file.metadata().map_err(Error::io(path, "fstat"))?.size();
+            let now = Layout::of(&file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
+            if slot_blocks(&now, block_size) > *slot {
+                return Err(Error::Refused {
+                    path: path.clone(),
+                    reason: "the file grew during the run; left where it was".into(),
+                });
+            }
+            test_stop_point(path);
+            report.moved_blocks = move_stretches(&file, path, &donor, &now, base, progress)?;
+            check_size(&file, path, size)?;
+            report.extents_after = Layout::of(&file, block_size)
+                .map_err(Error::sys(path, "FS_IOC_FIEMAP"))?
+                .extents();
+            report.status = Status::Done;
+            Ok(())
+        })();
+        if let Err(e) = res {
+            *report = report.clone().fail(&e);
+        }
+        base += slot;
+    }
+    Ok((reports, start))
+}
+
+fn skipped_empty(mut r: FileReport) -> FileReport {
+    r.status = Status::Skipped;
+    r.reason = Some("no blocks".into());
+    r
+}
+
+/// Module backend: the set starts at the first free stretch at or after
+/// where `dir` starts that holds all of it (found by letting the module
+/// place a scratch file of the set's size there), and each file's goal is
+/// the block right after the previous file.
+fn colocate_module(
+    dir: &Path,
+    dir_file: &File,
+    files: &[PathBuf],
+    layouts: &[Option<Layout>],
+    block_size: u64,
+    opts: &Options,
+    progress: &ProgressBar,
+) -> Result<(Vec<FileReport>, Option<u64>), Error> {
+    let dir_start = blockmap::query_module(dir_file, 0)
+        .map_err(Error::sys(dir, "EXT4_IOC_FIBMAP"))?
+        .pblk;
+    let total: u64 = layouts.iter().flatten().map(Layout::blocks).sum();
+    let mut goal = if total > 0 && !opts.dry_run {
+        reserve_start(dir, block_size, total, dir_start)?
+    } else {
+        dir_start
+    };
+    let start = (goal != 0).then_some(goal);
+    let mut reports = Vec::with_capacity(files.len());
+    for path in files {
+        progress.set_message(path.display().to_string());
+        let mut report = FileReport::new(path);
+        let res = (|| -> Result<(), Error> {
+            let file = open_rw(path)?;
+            let now = Layout::of(&file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
+            report.blocks = now.blocks();
+            if now.runs.is_empty() {
+                report.status = Status::Skipped;
+                report.reason = Some("no blocks".into());
+                return Ok(());
+            }
+            defrag_module(&file, path, opts, goal, &mut report, &ProgressBar::hidden())?;
+            progress.inc(report.blocks);
+            goal = if opts.dry_run {
+                goal + now.blocks()
+            } else {
+                Layout::of(&file, block_size)
+                    .map_err(Error::sys(path, "FS_IOC_FIEMAP"))?
+                    .end_pblk()
+                    .unwrap_or(goal)
+            };
+            Ok(())
+        })();
+        reports.push(match res {
+            Ok(()) => report,
+            Err(e) => report.fail(&e),
+        });
+    }
+    Ok((reports, start))
+}
+
+/// Where a free stretch of `blocks` blocks at or after `goal` starts: a
+/// scratch file of that size is given blocks anywhere, then moved by the
+/// module to the goal, looked at and dropped.
+fn reserve_start(dir: &Path, block_size: u64, blocks: u64, goal: u64) -> Result<u64, Error> {
+    let scratch = moveext::donor_in(dir).map_err(Error::io(dir, "open(O_TMPFILE) scratch"))?;
+    moveext::allocate(&scratch, 0, blocks, block_size).map_err(Error::sys(dir, "fallocate"))?;
+    let req = defrag::Request {
+        goal,
+        ..Default::default()
+    };
+    defrag::defrag_file(&scratch, dir, req)?;
+    let placed = Layout::of(&scratch, block_size).map_err(Error::sys(dir, "FS_IOC_FIEMAP"))?;
+    drop(scratch);
+    // Blocks freed in a running transaction are reused only once it has
+    // committed: commit now, so that the files can go there.
+    let dir_file = File::open(dir).map_err(Error::io(dir, "open"))?;
+    nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
+    Ok(placed.first_pblk().unwrap_or(goal))
+}

@@ -1,0 +1,210 @@
+//! Where a file's blocks are: its runs from FIEMAP, in block units, and
+//! the counts the tool reports and decides on.
+
+use crate::{fiemap, plan::ExtentCounter};
+use nix::errno::Errno;
+use std::os::fd::AsRawFd;
+
+/// A run of allocated blocks, logically and physically contiguous.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub lblk: u64,
+    pub pblk: u64,
+    pub len: u64,
+    pub unwritten: bool,
+}
+
+impl Run {
+    /// One past the last physical block.
+    pub fn pend(&self) -> u64 {
+        self.pblk + self.len
+    }
+
+    /// One past the last logical block.
+    pub fn lend(&self) -> u64 {
+        self.lblk + self.len
+    }
+}
+
+/// A file's allocated runs in logical order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub runs: Vec<Run>,
+}
+
+impl Layout {
+    /// The layout of `file` now (dirty data is written back first).
+    pub fn of(file: &impl AsRawFd, block_size: u64) -> Result<Layout, Errno> {
+        let runs = fiemap::extents(file)?
+            .into_iter()
+            // Delayed allocations have no blocks yet; the sync above makes
+            // them rare (a writer racing with us).
+            .filter(|e| e.flags & fiemap::EXTENT_DELALLOC == 0 && e.length > 0)
+            .map(|e| Run {
+                lblk: e.logical / block_size,
+                pblk: e.physical / block_size,
+                len: e.length.div_ceil(block_size),
+                unwritten: e.flags & fiemap::EXTENT_UNWRITTEN != 0,
+            })
+            .collect();
+        Ok(Layout { runs })
+    }
+
+    /// Extents as ext4 counts them: runs that continue each other both
+    /// logically and physically are one.
+    pub fn extents(&self) -> u32 {
+        let mut c = ExtentCounter::default();
+        for r in &self.runs {
+            c.push(r.lblk, r.pblk, r.len);
+        }
+        c.extents()
+    }
+
+    /// Pieces of physically contiguous space the data occupies, whatever
+    /// their logical order (e2fsprogs' "physical extents").
+    pub fn physical_pieces(&self) -> u32 {
+        let mut runs: Vec<_> = self.runs.iter().map(|r| (r.pblk, r.pend())).collect();
+        runs.sort_unstable();
+        let mut pieces = 0;
+        let mut end = None;
+        for (start, stop) in runs {
+            if end != Some(start) {
+                pieces += 1;
+            }
+            end = Some(stop);
+        }
+        pieces
+    }
+
+    /// Allocated blocks.
+    pub fn blocks(&self) -> u64 {
+        self.runs.iter().map(|r| r.len).sum()
+    }
+
+    /// Physical block of the first logical run.
+    pub fn first_pblk(&self) -> Option<u64> {
+        self.runs.first().map(|r| r.pblk)
+    }
+
+    /// One past the physical end of the last logical run: where data that
+    /// should follow this file goes.
+    pub fn end_pblk(&self) -> Option<u64> {
+        self.runs.last().map(Run::pend)
+    }
+
+    /// One past the last allocated logical block.
+    pub fn lend(&self) -> u64 {
+        self.runs.last().map_or(0, Run::lend)
+    }
+
+    /// Stretches of logical blocks without holes, `(start, end)`.
+    pub fn stretches(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for r in &self.runs {
+            match out.last_mut() {
+                Some(last) if last.1 == r.lblk => last.1 = r.lend(),
+                _ => out.push((r.lblk, r.lend())),
+            }
+        }
+        out
+    }
+}
+
+/// How a set of files read one after the other lies on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReadOrder {
+    /// Files with data.
+    pub files: u64,
+    /// Places where the next block read is not the next block on disk,
+    /// inside files and between them.
+    pub discontinuities: u64,
+    /// Blocks from the first to the last block of the set, gaps included.
+    pub span_blocks: u64,
+}
+
+/// Measures the set of `layouts`, read in the given order.
+pub fn read_order<'a>(layouts: impl IntoIterator<Item = &'a Layout>) -> ReadOrder {
+    let mut out = ReadOrder::default();
+    let mut prev_end: Option<u64> = None;
+    let (mut lo, mut hi) = (u64::MAX, 0);
+    for layout in layouts {
+        if layout.runs.is_empty() {
+            continue;
+        }
+        out.files += 1;
+        for r in &layout.runs {
+            if prev_end.is_some_and(|e| e != r.pblk) {
+                out.discontinuities += 1;
+            }
+            prev_end = Some(r.pend());
+            lo = lo.min(r.pblk);
+            hi = hi.max(r.pend());
+        }
+    }
+    out.span_blocks = hi.saturating_sub(lo);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(lblk: u64, pblk: u64, len: u64) -> Run {
+        Run {
+            lblk,
+            pblk,
+            len,
+            unwritten: false,
+        }
+    }
+
+    #[test]
+    fn counts_and_stretches() {
+        // 0..4 at 100, 4..8 at 104 (same extent), hole, 10..12 at 50.
+        let l = Layout {
+            runs: vec![run(0, 100, 4), run(4, 104, 4), run(10, 50, 2)],
+        };
+        assert_eq!(l.extents(), 2);
+        assert_eq!(l.physical_pieces(), 2);
+        assert_eq!(l.blocks(), 10);
+        assert_eq!(l.stretches(), vec![(0, 8), (10, 12)]);
+        assert_eq!(l.first_pblk(), Some(100));
+        assert_eq!(l.end_pblk(), Some(52));
+        assert_eq!(l.lend(), 12);
+    }
+
+    #[test]
+    fn physical_pieces_ignore_logical_order() {
+        // Logically swapped halves of one physical run: 2 extents, 1 piece.
+        let l = Layout {
+            runs: vec![run(0, 104, 4), run(4, 100, 4)],
+        };
+        assert_eq!(l.extents(), 2);
+        assert_eq!(l.physical_pieces(), 1);
+    }
+
+    #[test]
+    fn read_order_counts_jumps_between_and_inside_files() {
+        let a = Layout {
+            runs: vec![run(0, 10, 2)],
+        };
+        let b = Layout {
+            runs: vec![run(0, 12, 1), run(1, 40, 1)],
+        };
+        let c = Layout {
+            runs: vec![run(0, 41, 3)],
+        };
+        let empty = Layout::default();
+        let r = read_order([&a, &b, &empty, &c]);
+        assert_eq!(
+            r,
+            ReadOrder {
+                files: 3,
+                discontinuities: 1,
+                span_blocks: 34
+            }
+        );
+        let r = read_order([&c, &a, &b]);
+        assert_eq!(r.discontinuities, 2);
+    }
+}

@@ -1,0 +1,70 @@
+//! The stock kernel's interface: `EXT4_IOC_MOVE_EXT` swaps blocks between
+//! a file and a donor file the tool filled with `fallocate`.
+
+use nix::{
+    errno::Errno,
+    fcntl::{fallocate, FallocateFlags, OFlag},
+};
+use std::{
+    fs::{File, OpenOptions},
+    io,
+    os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
+    path::Path,
+};
+
+/// `struct move_extent` of `<linux/ext4.h>`.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct MoveExtent {
+    reserved: u32,
+    donor_fd: u32,
+    orig_start: u64,
+    donor_start: u64,
+    len: u64,
+    moved_len: u64,
+}
+
+nix::ioctl_readwrite!(ext4_ioc_move_ext, b'f', 15, MoveExtent);
+
+/// Swaps `len` blocks of `orig` from logical block `orig_start` with the
+/// donor's from `donor_start`: `orig`'s data ends up in the donor's old
+/// blocks. Returns the blocks moved; holes in `orig` are skipped.
+pub fn move_ext(
+    orig: &File,
+    donor: &File,
+    orig_start: u64,
+    donor_start: u64,
+    len: u64,
+) -> Result<u64, Errno> {
+    let mut req = MoveExtent {
+        donor_fd: donor.as_raw_fd() as u32,
+        orig_start,
+        donor_start,
+        len,
+        ..Default::default()
+    };
+    // SAFETY: `req` is a valid `struct move_extent`, the size the command
+    // number encodes; the kernel only reads and writes its fields.
+    unsafe { ext4_ioc_move_ext(orig.as_raw_fd(), &mut req) }?;
+    Ok(req.moved_len)
+}
+
+/// An unnamed donor file in `dir` (`O_TMPFILE`): it never shows up in the
+/// directory and its blocks are freed when it is closed, or at the next
+/// mount after a crash.
+pub fn donor_in(dir: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(OFlag::O_TMPFILE.bits())
+        .open(dir)
+}
+
+/// Allocates `len` blocks at logical block `start` of `donor` (extending
+/// its size), so that `EXT4_IOC_MOVE_EXT` can take them.
+pub fn allocate(donor: &File, start: u64, len: u64, block_size: u64) -> Result<(), Errno> {
+    let off = i64::try_from(start * block_size).map_err(|_| Errno::EFBIG)?;
+    let n = i64::try_from(len * block_size).map_err(|_| Errno::EFBIG)?;
+    fallocate(donor.as_raw_fd(), FallocateFlags::empty(), off, n)
+}
