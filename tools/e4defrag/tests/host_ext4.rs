@@ -1,0 +1,547 @@
+//! The tool on real ext4 images on the host, through the stock kernel's
+//! `EXT4_IOC_MOVE_EXT` (`--backend move-ext`): each test makes an image
+//! with mke2fs, loop-mounts it, builds a layout, runs the binary, checks
+//! data (byte for byte, after dropping caches), timestamps and extents
+//! (filefrag), and ends with `e2fsck -fn`. Needs root for the loop mounts.
+
+use serde_json::Value;
+use std::{
+    fs::{self, File, OpenOptions},
+    io::Write,
+    os::unix::fs::{MetadataExt, OpenOptionsExt},
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+const BLOCK: usize = 4096;
+
+fn sh(cmd: &str, args: &[&str]) -> Output {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A fresh ext4 image, loop-mounted; unmounted (and checked) at the end.
+struct Image {
+    _dir: tempfile::TempDir,
+    img: PathBuf,
+    mnt: PathBuf,
+    mounted: bool,
+}
+
+impl Image {
+    fn new(mib: u64) -> Image {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the host ext4 tests loop-mount images: run them as root"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("fs.img");
+        let mnt = dir.path().join("mnt");
+        File::create(&img).unwrap().set_len(mib << 20).unwrap();
+        fs::create_dir(&mnt).unwrap();
+        sh(
+            "mke2fs",
+            &[
+                "-q",
+                "-F",
+                "-t",
+                "ext4",
+                "-b",
+                "4096",
+                img.to_str().unwrap(),
+            ],
+        );
+        sh(
+            "mount",
+            &["-o", "loop", img.to_str().unwrap(), mnt.to_str().unwrap()],
+        );
+        Image {
+            _dir: dir,
+            img,
+            mnt,
+            mounted: true,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.mnt.join(rel)
+    }
+
+    /// The loop device the image is mounted from.
+    fn device(&self) -> String {
+        let out = sh(
+            "findmnt",
+            &["-n", "-o", "SOURCE", self.mnt.to_str().unwrap()],
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Unmounts and runs `e2fsck -fn`, which must find nothing.
+    fn fsck(mut self) {
+        sh("umount", &[self.mnt.to_str().unwrap()]);
+        self.mounted = false;
+        let out = Command::new("e2fsck")
+            .args(["-fn", self.img.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "e2fsck -fn: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different per `seed`.
+fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn open_sync(path: &Path) -> File {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(nix::fcntl::OFlag::O_SYNC.bits())
+        .open(path)
+        .unwrap()
+}
+
+/// Keeps this test thread on CPU 0, so that its writes share one
+/// locality group.
+fn pin_to_cpu0() {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(0).unwrap();
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
+}
+
+/// Writes `content` to `path` one block at a time, each followed by a
+/// block of a filler file, so that the file gets about one extent per
+/// block; the filler is deleted afterwards.
+fn write_fragmented(path: &Path, content: &[u8]) {
+    pin_to_cpu0();
+    let filler_path = path.with_extension("filler");
+    for chunk in content.chunks(BLOCK) {
+        // Opened anew for each block, as `dd conv=fsync` does: closing
+        // drops the file's preallocation, which would otherwise keep its
+        // appends together.
+        open_sync(path).write_all(chunk).unwrap();
+        open_sync(&filler_path).write_all(&[0xaa; BLOCK]).unwrap();
+    }
+    fs::remove_file(filler_path).unwrap();
+}
+
+fn sync_and_drop_caches() {
+    nix::unistd::sync();
+    fs::write("/proc/sys/vm/drop_caches", "3").unwrap();
+}
+
+/// Extents as e2fsprogs' filefrag counts them.
+fn extents(path: &Path) -> u64 {
+    let out = sh("filefrag", &[path.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let n = text.rsplit(": ").next().unwrap().split(' ').next().unwrap();
+    n.parse().unwrap_or_else(|_| panic!("filefrag: {text}"))
+}
+
+/// (atime, mtime, ctime) in nanoseconds.
+fn times(path: &Path) -> (i64, i64, i64) {
+    let m = fs::symlink_metadata(path).unwrap();
+    let ns = |s: i64, n: i64| s * 1_000_000_000 + n;
+    (
+        ns(m.atime(), m.atime_nsec()),
+        ns(m.mtime(), m.mtime_nsec()),
+        ns(m.ctime(), m.ctime_nsec()),
+    )
+}
+
+fn e4defrag(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_e4defrag"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn e4defrag_ok(args: &[&str]) -> String {
+    let out = e4defrag(args);
+    assert!(
+        out.status.success(),
+        "e4defrag {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&e4defrag_ok(&all)).expect("--json prints one JSON document")
+}
+
+/// Read-order discontinuities of a directory as `-c` reports them.
+fn discontinuities(args: &[&str]) -> u64 {
+    let mut all = vec!["-c"];
+    all.extend_from_slice(args);
+    json(&all)["check"]["sets"][0]["discontinuities"]
+        .as_u64()
+        .unwrap()
+}
+
+/// A directory of `n` small files (1-3 blocks, by index), each followed on
+/// disk by a filler file; every other filler is deleted, so the files are
+/// scattered between fillers and holes. Returns the files' contents.
+fn scattered_dir(img: &Image, name: &str, n: usize) -> Vec<(PathBuf, Vec<u8>)> {
+    pin_to_cpu0();
+    let dir = img.path(name);
+    let fill = img.path(&format!("{name}.fill"));
+    fs::create_dir(&dir).unwrap();
+    fs::create_dir(&fill).unwrap();
+    let mut files = Vec::new();
+    for i in 0..n {
+        let p = dir.join(format!("f{i:04}"));
+        let content = bytes(i as u64 + 7, BLOCK * (1 + i % 3) - 100);
+        // O_SYNC: allocated now, in this order.
+        open_sync(&p).write_all(&content).unwrap();
+        open_sync(&fill.join(format!("g{i:04}")))
+            .write_all(&bytes(i as u64, 2 * BLOCK))
+            .unwrap();
+        files.push((p, content));
+    }
+    nix::unistd::sync();
+    for i in (0..n).step_by(2) {
+        fs::remove_file(fill.join(format!("g{i:04}"))).unwrap();
+    }
+    nix::unistd::sync();
+    files
+}
+
+fn assert_contents(files: &[(PathBuf, Vec<u8>)]) {
+    sync_and_drop_caches();
+    for (p, content) in files {
+        assert!(fs::read(p).unwrap() == *content, "{} changed", p.display());
+    }
+}
+
+#[test]
+fn fragmented_files_end_with_fewer_extents() {
+    let img = Image::new(64);
+    let mut files = Vec::new();
+    for i in 0..3 {
+        let p = img.path(&format!("frag{i}"));
+        let content = bytes(i, 64 * BLOCK - 10);
+        write_fragmented(&p, &content);
+        files.push((p, content));
+    }
+    let before: Vec<_> = files.iter().map(|(p, _)| (extents(p), times(p))).collect();
+    let args: Vec<&str> = ["--backend", "move-ext"]
+        .into_iter()
+        .chain(files.iter().map(|(p, _)| p.to_str().unwrap()))
+        .collect();
+    let out = e4defrag_ok(&args);
+    for ((p, _), (n_before, t_before)) in files.iter().zip(&before) {
+        assert!(
+            *n_before >= 32,
+            "{}: only {n_before} extents to start",
+            p.display()
+        );
+        assert_eq!(extents(p), 1, "{}: {out}", p.display());
+        assert_eq!(times(p), *t_before, "{}: timestamps changed", p.display());
+        assert!(
+            out.contains(&format!("{}: extents {n_before} -> 1", p.display())),
+            "{out}"
+        );
+    }
+    assert_contents(&files);
+    // A second run has nothing to gain.
+    assert!(e4defrag_ok(&args).contains("extents 1 -> 1, moved 0 blocks"));
+    img.fsck();
+}
+
+#[test]
+fn colocating_a_scattered_directory() {
+    let img = Image::new(64);
+    let files = scattered_dir(&img, "boot", 300);
+    let dir = img.path("boot");
+    let d = dir.to_str().unwrap();
+    let names: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let before = discontinuities(&[d]);
+    assert!(before >= 100, "only {before} discontinuities to start");
+    let t_before: Vec<_> = files.iter().map(|(p, _)| times(p)).collect();
+
+    let doc = json(&["-r", "--backend", "move-ext", d]);
+    let after = discontinuities(&[d]);
+    println!("-r {d}: read-order discontinuities {before} -> {after}");
+    assert!(after <= 3, "{after} discontinuities for 300 files");
+    assert_eq!(doc["sets"][0]["after"]["discontinuities"], after);
+    assert_eq!(doc["sets"][0]["before"]["discontinuities"], before);
+    assert_eq!(doc["totals"]["failed"], 0);
+    assert_eq!(doc["totals"]["done"], 300);
+    for ((p, _), t) in files.iter().zip(&t_before) {
+        assert_eq!(times(p), *t, "{}: timestamps changed", p.display());
+    }
+    assert_contents(&files);
+    // No donor left behind: the directory holds what it held.
+    let mut now: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let mut was = names;
+    now.sort();
+    was.sort();
+    assert_eq!(now, was);
+    img.fsck();
+}
+
+#[test]
+fn colocating_in_the_order_of_a_list() {
+    let img = Image::new(64);
+    let files = scattered_dir(&img, "boot", 120);
+    let d = img.path("boot");
+    let d = d.to_str().unwrap();
+    // The list: the files in reverse, as relative and absolute paths.
+    let list: String = files
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, (p, _))| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            if i % 2 == 0 {
+                format!("{name}\n")
+            } else {
+                format!("{}\n", p.display())
+            }
+        })
+        .collect();
+    let list_path = img.path("order.txt");
+    fs::write(&list_path, list).unwrap();
+    let l = list_path.to_str().unwrap();
+    let before = discontinuities(&["-r", "--order", l, d]);
+    e4defrag_ok(&["-r", "--backend", "move-ext", "--order", l, d]);
+    let in_list_order = discontinuities(&["-r", "--order", l, d]);
+    let in_path_order = discontinuities(&[d]);
+    println!("--order: {before} -> {in_list_order} (path order now {in_path_order})");
+    assert!(
+        in_list_order <= 1,
+        "{in_list_order} discontinuities in list order"
+    );
+    assert!(
+        in_path_order >= 100,
+        "path order should be reversed: {in_path_order}"
+    );
+    assert_contents(&files);
+    img.fsck();
+}
+
+#[test]
+fn check_reports_known_layouts() {
+    let img = Image::new(32);
+    let frag = img.path("frag");
+    let flat = img.path("flat");
+    write_fragmented(&frag, &bytes(1, 10 * BLOCK));
+    fs::write(&flat, bytes(2, 10 * BLOCK)).unwrap();
+    nix::unistd::sync();
+    assert_eq!(extents(&frag), 10);
+    assert_eq!(extents(&flat), 1);
+    let doc = json(&["-c", frag.to_str().unwrap(), flat.to_str().unwrap()]);
+    let c = &doc["check"];
+    assert_eq!(c["files"][0]["extents"], 10);
+    assert_eq!(c["files"][0]["best"], 1);
+    assert_eq!(c["files"][0]["ratio"], 90.0);
+    assert_eq!(c["files"][1]["extents"], 1);
+    assert_eq!(c["files"][1]["ratio"], 0.0);
+    // (11 - 2) * 100 / 20 blocks = 45 %: score 80 + 45 / 5 = 89.
+    assert_eq!(c["totals"]["extents"], 11);
+    assert_eq!(c["totals"]["ratio"], 45.0);
+    assert_eq!(c["totals"]["score"], 89.0);
+    assert_eq!(c["totals"]["verdict"], "needs defragmentation");
+    // Root reads the superblock: the real geometry.
+    assert_eq!(c["totals"]["geometry_from_superblock"], true);
+    let text = e4defrag_ok(&["-c", frag.to_str().unwrap(), flat.to_str().unwrap()]);
+    assert!(text.contains("Fragmentation score       89.00"), "{text}");
+    assert!(text.contains(&format!("1. {}", frag.display())), "{text}");
+    // -c moves nothing.
+    assert_eq!(extents(&frag), 10);
+    img.fsck();
+}
+
+#[test]
+fn dry_run_moves_nothing() {
+    let img = Image::new(32);
+    let p = img.path("frag");
+    let content = bytes(3, 40 * BLOCK);
+    write_fragmented(&p, &content);
+    let n = extents(&p);
+    let out = e4defrag_ok(&["-n", "--backend", "move-ext", p.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!("extents {n} -> 1, would move 40 blocks")),
+        "{out}"
+    );
+    assert_eq!(extents(&p), n);
+    assert_contents(&[(p, content)]);
+    img.fsck();
+}
+
+#[test]
+fn a_device_and_a_directory_without_r() {
+    let img = Image::new(64);
+    fs::create_dir(img.path("d")).unwrap();
+    let mut files = Vec::new();
+    for (i, rel) in ["top", "d/a", "d/b"].iter().enumerate() {
+        let p = img.path(rel);
+        let content = bytes(10 + i as u64, 24 * BLOCK);
+        write_fragmented(&p, &content);
+        files.push((p, content));
+    }
+    std::os::unix::fs::symlink(img.path("top"), img.path("d/link")).unwrap();
+    // The directory: only the files under it.
+    let doc = json(&["--backend", "move-ext", img.path("d").to_str().unwrap()]);
+    assert_eq!(doc["totals"]["files"], 2, "{doc}");
+    assert_eq!(doc["totals"]["done"], 2);
+    assert!(extents(&files[0].0) > 1, "top is outside d");
+    // The device: everything on it (lost+found is skipped).
+    let dev = img.device();
+    let doc = json(&["--backend", "move-ext", &dev]);
+    assert_eq!(doc["totals"]["done"], 1, "{doc}");
+    assert_eq!(doc["totals"]["nothing_to_gain"], 2);
+    assert!(doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| !f["path"].as_str().unwrap().contains("lost+found")));
+    for (p, _) in &files {
+        assert_eq!(extents(p), 1, "{}", p.display());
+    }
+    assert_contents(&files);
+    img.fsck();
+}
+
+/// Runs e4defrag expecting failure; returns stderr.
+fn e4defrag_fails(args: &[&str]) -> String {
+    let out = e4defrag(args);
+    assert_eq!(out.status.code(), Some(1), "e4defrag {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn bad_input_is_refused_clearly() {
+    let img = Image::new(32);
+    let p = img.path("frag");
+    let content = bytes(4, 16 * BLOCK);
+    write_fragmented(&p, &content);
+    let n = extents(&p);
+    let ps = p.to_str().unwrap();
+
+    let missing = img.path("missing");
+    let err = e4defrag_fails(&[missing.to_str().unwrap()]);
+    assert!(err.contains("missing") && err.contains("ENOENT"), "{err}");
+
+    let err = e4defrag_fails(&["/proc/version"]);
+    assert!(
+        err.contains("/proc/version: not on an ext4 filesystem"),
+        "{err}"
+    );
+
+    let link = img.path("link");
+    std::os::unix::fs::symlink(&p, &link).unwrap();
+    let err = e4defrag_fails(&[link.to_str().unwrap()]);
+    assert!(err.contains("symbolic link"), "{err}");
+
+    sh("chattr", &["+i", ps]);
+    let err = e4defrag_fails(&["--backend", "move-ext", ps]);
+    sh("chattr", &["-i", ps]);
+    assert!(err.contains(ps) && err.contains("EPERM"), "{err}");
+
+    sh("mount", &["-o", "remount,ro", img.mnt.to_str().unwrap()]);
+    let err = e4defrag_fails(&["--backend", "move-ext", ps]);
+    assert!(err.contains("read-only"), "{err}");
+    // -c still works on a read-only mount.
+    e4defrag_ok(&["-c", ps]);
+    sh("mount", &["-o", "remount,rw", img.mnt.to_str().unwrap()]);
+
+    // One bad target does not stop the others, but the exit says it.
+    let out = e4defrag(&["--backend", "move-ext", missing.to_str().unwrap(), ps]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(extents(&p), 1);
+    assert!(n > 1);
+    assert_contents(&[(p, content)]);
+    img.fsck();
+}
+
+/// Waits until process `pid` is stopped (state T in /proc/PID/stat).
+fn wait_stopped(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let state = stat.rsplit(") ").next().unwrap().chars().next().unwrap();
+        if state == 'T' {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "e4defrag never reached the stop point"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_file_that_shrinks_during_the_run() {
+    let img = Image::new(32);
+    let p = img.path("frag");
+    let content = bytes(5, 200 * BLOCK);
+    write_fragmented(&p, &content);
+    // Stop after planning the move, shrink the file, go on.
+    let child = Command::new(env!("CARGO_BIN_EXE_e4defrag"))
+        .args(["--backend", "move-ext", p.to_str().unwrap()])
+        .env("E4DEFRAG_TEST_STOP_BEFORE", &p)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_stopped(child.id());
+    OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(50 * BLOCK as u64)
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(p.to_str().unwrap()), "{err}");
+    assert!(err.contains("shrank") || err.contains("changed"), "{err}");
+    assert_contents(&[(p, content[..50 * BLOCK].to_vec())]);
+    img.fsck();
+}
