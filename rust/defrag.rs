@@ -111,22 +111,29 @@ fn count_extents(inode: &Inode<'_>, range: BlockRange) -> Result<ExtentCounter> 
 /// Allocates per stretch of data without holes (so that the allocator sees
 /// the whole length, not the old fragments), in requests sized by
 /// [`plan::request_len`], the first at `goal` and each next where the last
-/// ended. Returns the donor's layout and one past its last allocated
-/// logical block.
+/// ended. With `chain` (a goal the caller gave), requests never reach past
+/// a stretch, so that the runs follow the goal exactly. Returns the
+/// donor's layout (of the data's blocks only) and one past its last
+/// allocated logical block.
 fn allocate(
     inode: &Inode<'_>,
     donor: &Donor,
     range: BlockRange,
     mut goal: u64,
+    chain: bool,
 ) -> Result<(ExtentCounter, u64)> {
     let mut after = ExtentCounter::default();
-    let mut alloc_stretch = |start: u32, end: u32| -> Result {
+    // Allocates `start..end`; the donor is free up to `room_end`.
+    let mut alloc_stretch = |start: u32, end: u32, room_end: u32| -> Result {
         let mut lblk = start;
         while lblk < end {
-            let got = donor.alloc(lblk, plan::request_len(end - lblk), goal)?;
-            after.push(lblk.into(), got.pblk, got.len.into());
-            goal = got.pblk + u64::from(got.len);
-            lblk += got.len;
+            let room = if chain { end - lblk } else { room_end - lblk };
+            let got = donor.alloc(lblk, plan::request_len(end - lblk, room), goal)?;
+            // Blocks past the stretch stay the donor's, freed with it.
+            let used = got.len.min(end - lblk);
+            after.push(lblk.into(), got.pblk, used.into());
+            goal = got.pblk + u64::from(used);
+            lblk += used;
         }
         Ok(())
     };
@@ -136,7 +143,7 @@ fn allocate(
         stretch = match stretch {
             Some((start, end)) if end == l => Some((start, l + m.len)),
             Some((start, end)) => {
-                alloc_stretch(start, end)?;
+                alloc_stretch(start, end, l)?;
                 Some((l, l + m.len))
             }
             None => Some((l, l + m.len)),
@@ -145,7 +152,8 @@ fn allocate(
     })?;
     let data_end = match stretch {
         Some((start, end)) => {
-            alloc_stretch(start, end)?;
+            // `u32::MAX` is ext4's EXT_MAX_BLOCKS: the donor's address space.
+            alloc_stretch(start, end, u32::MAX)?;
             u64::from(end)
         }
         None => range.start,
@@ -204,7 +212,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
 
     let donor = Donor::new(file)?;
     let goal = if req.goal != 0 { req.goal } else { old_first };
-    let (after, data_end) = allocate(&inode, &donor, range, goal)?;
+    let (after, data_end) = allocate(&inode, &donor, range, goal, req.goal != 0)?;
     if req.flags & uapi::DEFRAG_GOAL_ONLY != 0 {
         let group = |b| plan::group_of(b, info.first_data_block, info.blocks_per_group);
         if after.first_pblk().map(group) != Some(group(req.goal)) {
@@ -237,11 +245,14 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
                 lblk += len;
                 busy = 0;
             }
-            // A page under I/O or with busy buffers (a writer at work):
-            // go on after what was moved, a little later.
+            // A page dirty, under I/O or with busy buffers (a writer at
+            // work): go on after what was moved, written back, a little
+            // later.
             Err(e) if e.to_errno() == EBUSY.to_errno() && busy < MAX_BUSY_RETRIES => {
                 busy += 1;
                 lblk = after_data_blocks(&inode, lblk, lblk + len, moved)?;
+                // Dirty pages cannot be swapped: write them back first.
+                file.write_back()?;
                 ext4::sleep_ms(BUSY_WAIT_MS);
             }
             Err(e) => {

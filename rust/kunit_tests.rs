@@ -131,8 +131,9 @@ extern "C" fn extent_counting_and_gain(_test: *mut bindings::kunit) {
     check!(!plan::improves(&one, &same, 400));
     check!(plan::group_of(32768 + 5, 0, 32768) == 1);
     check!(plan::group_of(8193, 1, 8192) == 1);
-    check!(plan::request_len(2492) == 2048 && plan::request_len(1) == 1);
-    check!(plan::request_len(u32::MAX) == plan::MAX_REQUEST);
+    check!(plan::request_len(2492, u32::MAX) == 4096 && plan::request_len(2492, 2492) == 2048);
+    check!(plan::request_len(24, 25) == 16 && plan::request_len(1, 1) == 1);
+    check!(plan::request_len(u32::MAX, u32::MAX) == plan::MAX_REQUEST);
 }
 
 const fn case(

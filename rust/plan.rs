@@ -79,16 +79,26 @@ pub fn improves(before: &ExtentCounter, after: &ExtentCounter, goal: u64) -> boo
 /// unwritten extent (32767 blocks).
 pub const MAX_REQUEST: u32 = 1 << 14;
 
-/// How many of the `want` blocks still to allocate to ask for at once.
+/// How many blocks to ask for at once when `want` blocks of a stretch are
+/// still to allocate and the donor has `room` free logical blocks from
+/// here on (up to the next stretch of data).
 ///
 /// A power of two: mballoc serves those from its buddy bitmaps, finding an
 /// aligned free run of that size directly, where other lengths go through
 /// a scan that gives up after a few hundred free extents and takes the best
-/// seen, which on fragmented free space is a short one. The rest follows in
-/// smaller powers of two, each tried first right after the previous run.
-pub fn request_len(want: u32) -> u32 {
-    match want {
-        0 => 0,
-        w => (1 << (31 - w.leading_zeros())).min(MAX_REQUEST),
+/// seen, which on fragmented free space is a short one. When the next
+/// power of two fits into `room`, it is asked for, so that the whole
+/// stretch lands in one run (the blocks past the stretch stay the donor's
+/// and are freed with it); otherwise the largest power of two below
+/// `want`, the rest following in smaller ones, each tried first right
+/// after the previous run. A caller chaining runs from an exact goal
+/// passes `room == want`, so that nothing overshoots the goal chain.
+pub fn request_len(want: u32, room: u32) -> u32 {
+    if want == 0 {
+        return 0;
+    }
+    match want.checked_next_power_of_two() {
+        Some(up) if up <= room.min(MAX_REQUEST) => up,
+        _ => (1 << (31 - want.leading_zeros())).min(MAX_REQUEST),
     }
 }

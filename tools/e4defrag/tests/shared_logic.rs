@@ -121,10 +121,17 @@ fn improvement_rule() {
 
 #[test]
 fn allocation_requests_are_powers_of_two() {
-    assert_eq!(plan::request_len(0), 0);
-    assert_eq!(plan::request_len(1), 1);
-    assert_eq!(plan::request_len(2492), 2048);
-    assert_eq!(plan::request_len(444), 256);
-    assert_eq!(plan::request_len(16384), 16384);
-    assert_eq!(plan::request_len(u32::MAX), plan::MAX_REQUEST);
+    const ANY: u32 = u32::MAX;
+    assert_eq!(plan::request_len(0, ANY), 0);
+    assert_eq!(plan::request_len(1, 1), 1);
+    // Room to round up: one run for the whole stretch.
+    assert_eq!(plan::request_len(48, ANY), 64);
+    assert_eq!(plan::request_len(2492, ANY), 4096);
+    assert_eq!(plan::request_len(16384, ANY), 16384);
+    assert_eq!(plan::request_len(20000, ANY), 16384);
+    assert_eq!(plan::request_len(u32::MAX, ANY), plan::MAX_REQUEST);
+    // No room (the next stretch, or an exact goal chain): round down.
+    assert_eq!(plan::request_len(48, 48), 32);
+    assert_eq!(plan::request_len(24, 25), 16);
+    assert_eq!(plan::request_len(444, 444), 256);
 }
