@@ -11,8 +11,9 @@ This runner counts the scenarios and the KUnit cases, fails on a crash, a
 time-out or a missing KTAP report, and ends with "N passed, N failed".
 
 After the test boot come the crash scenarios: a boot that starts a defrag
-and prints E4D-KILL after a delay, on which QEMU is killed at once (a power
-cut), then a boot on the same disk that checks the data and e2fsck.
+and prints E4D-KILL once the move has read a given share of the file's
+data, on which QEMU is killed at once (a power cut), then a boot on the
+same disk that checks the data and e2fsck.
 """
 
 import argparse
@@ -129,8 +130,9 @@ def main():
                     help="QEMU accelerator (tcg; kvm hangs on these machines)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per boot")
     ap.add_argument("--disk-mib", type=int, default=256)
-    ap.add_argument("--kill-after-ms", default="300,1500,3000",
-                    help="crash scenarios: kill QEMU this long into a defrag")
+    ap.add_argument("--kill-at-percent", default="25,50,75",
+                    help="crash scenarios: kill QEMU once the defrag has read "
+                         "this percentage of the file's data")
     args = ap.parse_args()
     args.log_file = open(args.log, "w") if args.log else None
 
@@ -148,17 +150,17 @@ def main():
             run.results.append(("kunit_reported", False,
                                 "no KTAP result from the ext4_defrag suite"))
 
-        for ms in [int(x) for x in args.kill_after_ms.split(",") if x]:
+        for n in [int(x) for x in args.kill_at_percent.split(",") if x]:
             disk = new_disk(tmp, args.disk_mib)
-            _, killed, secs = boot(args, "crash-run", disk, run, f"e4d.delay={ms}")
+            _, killed, secs = boot(args, "crash-run", disk, run, f"e4d.killat={n}")
             if not killed:
-                run.results.append((f"crash_after_{ms}ms_killed", False,
+                run.results.append((f"crash_at_{n}_percent_killed", False,
                                     "the guest never reached its kill point"))
                 continue
-            done, _, secs2 = boot(args, "crash-check", disk, run, f"e4d.delay={ms}")
-            print(f"qemu: crash after {ms} ms: {secs:.1f} s + check {secs2:.1f} s")
+            done, _, secs2 = boot(args, "crash-check", disk, run, f"e4d.killat={n}")
+            print(f"qemu: crash at {n}%: {secs:.1f} s + check {secs2:.1f} s")
             if not done:
-                run.results.append((f"crash_after_{ms}ms_checked", False,
+                run.results.append((f"crash_at_{n}_percent_checked", False,
                                     run.crash or "the check boot did not finish"))
 
     if run.crash:

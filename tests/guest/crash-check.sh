@@ -4,7 +4,7 @@
 # e2fsck -fn clean.
 . /bin/lib.sh
 DEV=/dev/vda
-name=crash_after_$(sed -n 's/.*e4d\.delay=\([0-9]*\).*/\1/p' /proc/cmdline)ms
+name=crash_at_$(sed -n 's/.*e4d\.killat=\([0-9]*\).*/\1/p' /proc/cmdline)_percent
 
 if ! mount -t ext4 "$DEV" /mnt; then
 	fail "$name" "mount after the crash failed"

@@ -81,6 +81,16 @@ tool_map() {
 		awk '{ sub(/:$/, "", $3); sub(/,$/, "", $5); print $3, $5, $8 }'
 }
 
+# fsck_ok NAME: e2fsck -fn of $DEV (unmounted for it) is clean.
+fsck_ok() {
+	umount /mnt
+	if e2fsck -fn "$DEV" > /tmp/fsck 2>&1; then
+		pass "$1"
+	else
+		fail "$1" "$(tail -5 /tmp/fsck | tr '\n' ';')"
+	fi
+}
+
 # extent_count FILE: extents as filefrag counts them.
 extent_count() { filefrag "$1" | awk '{ print $(NF-2) }'; }
 

@@ -14,16 +14,6 @@ fresh_fs() {
 	mkfs.ext4 -q -F -b 4096 "$@" "$DEV" $FS_SIZE && mount -t ext4 "$DEV" /mnt
 }
 
-# fsck_ok NAME: e2fsck -fn of $DEV (unmounted for it) is clean.
-fsck_ok() {
-	umount /mnt
-	if e2fsck -fn "$DEV" > /tmp/fsck 2>&1; then
-		pass "$1"
-	else
-		fail "$1" "$(tail -5 /tmp/fsck | tr '\n' ';')"
-	fi
-}
-
 # as_user CMD...: run CMD as the unprivileged user 1000.
 as_user() { su user -c "$*"; }
 
