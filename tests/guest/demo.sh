@@ -1,39 +1,50 @@
 #!/bin/sh
-# The demo: an ext4 image with a few files, the module's block query shown
-# next to what filefrag -e says.
+# The demo: a fragmented ext4 image; e4defrag -c before; the module's block
+# query next to filefrag; e4defrag -r on a scattered directory and on
+# fragmented files; e4defrag -c after; e2fsck.
 . /bin/lib.sh
 DEV=/dev/vda
 
-show() {
-	echo
-	echo "---- $1"
-	e4defrag --map -b 0 "$1"
-	filefrag -e "$1" | sed -n '3,6p'
-}
-
-echo "==== making ext4 on $DEV and a few files"
+echo "==== making ext4 on $DEV: a scattered boot directory, fragmented files"
 mkfs.ext4 -q -F -b 4096 "$DEV"
 mount -t ext4 "$DEV" /mnt
-mkdir -p /mnt/etc/init.d
+mkdir -p /mnt/etc
 echo "hello" > /mnt/etc/hostname
-dd if=/dev/urandom of=/mnt/etc/big bs=1M count=4 2>/dev/null
-make_fragmented /mnt/etc/init.d/fragmented 40
-sync
+scattered /mnt/boot 100
+make_fragmented /mnt/etc/big 200
+make_fragmented /mnt/etc/small 40
+(cd /mnt && sha256sum boot/* etc/*) > /tmp/sums
 
-echo "==== without the module, e4defrag falls back to FIEMAP"
-e4defrag --map /mnt/etc/hostname
-e4defrag --map --backend module /mnt/etc/hostname
+echo
+echo "==== e4defrag -c $DEV, before"
+e4defrag -c $DEV
 
 echo
 echo "==== insmod ext4_defrag.ko"
 load_module && grep -E "ext4_defrag|ok [0-9]" /tmp/insmod.log
-for p in /mnt /mnt/etc /mnt/etc/init.d /mnt/etc/hostname /mnt/etc/big /mnt/etc/init.d/fragmented; do
-	show "$p"
-done
+
 echo
-echo "---- every block of the fragmented file"
-# shellcheck disable=SC2046
-e4defrag --map $(seq 0 9 | sed 's/^/-b /') /mnt/etc/init.d/fragmented
+echo "==== the block query (EXT4_IOC_FIBMAP) next to filefrag -e"
+for p in /mnt/boot /mnt/etc/hostname /mnt/etc/small; do
+	e4defrag --map -b 0 -b 1 "$p"
+	filefrag -e "$p" | sed -n '4,5p'
+done
+
+echo
+echo "==== e4defrag -r /mnt/boot: the boot files side by side"
+e4defrag -r /mnt/boot
+
+echo
+echo "==== e4defrag the fragmented files"
+e4defrag /mnt/etc/big /mnt/etc/small
+
+echo
+echo "==== e4defrag -c $DEV, after"
+e4defrag -c $DEV
+
+echo
+echo "==== data unchanged"
+(cd /mnt && sha256sum -c /tmp/sums | grep -vc ": OK$" | sed 's/$/ files differ/')
 umount /mnt
 echo
 echo "==== e2fsck -fn"

@@ -383,26 +383,19 @@ pub fn colocate(
         };
         return Ok((reports, set));
     }
-    let (reports, start_block) = match backend {
-        Backend::Module => colocate_module(
-            dir,
-            &dir_file,
-            files,
-            &before_layouts,
-            block_size,
-            opts,
-            progress,
-        )?,
-        Backend::MoveExt => colocate_move_ext(
-            dir,
-            &dir_file,
-            files,
-            &before_layouts,
-            block_size,
-            opts,
-            progress,
-        )?,
+    let colocate_with = match backend {
+        Backend::Module => colocate_module,
+        Backend::MoveExt => colocate_move_ext,
     };
+    let (reports, start_block) = colocate_with(
+        dir,
+        &dir_file,
+        files,
+        &before_layouts,
+        block_size,
+        opts,
+        progress,
+    )?;
     let after = if opts.dry_run {
         before
     } else {

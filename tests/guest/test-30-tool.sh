@@ -1,0 +1,125 @@
+#!/bin/sh
+# e4defrag, the tool, with the module backend: the host tests'
+# (tools/e4defrag/tests/host_ext4.rs) scenarios on the patched kernel.
+# One "E4D-RESULT" line per check.
+. /bin/lib.sh
+DEV=/dev/vda
+
+lsmod | grep -q ext4_defrag || insmod $KO
+
+fresh_fs() {
+	umount /mnt 2>/dev/null
+	mkfs.ext4 -q -F -b 4096 "$DEV" 128M && mount -t ext4 "$DEV" /mnt
+}
+
+# stamps FILE: atime, mtime and ctime in nanoseconds.
+stamps() { stat -c '%X %Y %Z' "$1"; }
+
+# discont DIR [ARGS]: read-order discontinuities e4defrag -c reports.
+discont() {
+	e4defrag -c "$@" | awk '/files read in order:/ { print $(NF-4) }'
+}
+
+echo "== tool: fragmented files, module backend"
+fresh_fs || { fail tool_mkfs "mkfs or mount failed"; exit 0; }
+make_fragmented /mnt/a 64
+make_fragmented /mnt/b 48
+sums="$(sha /mnt/a) $(sha /mnt/b)"
+times="$(stamps /mnt/a) $(stamps /mnt/b)"
+ea=$(extent_count /mnt/a) eb=$(extent_count /mnt/b)
+out=$(e4defrag --backend module /mnt/a /mnt/b 2>&1)
+echo "== $out"
+if [ "$(extent_count /mnt/a)" -eq 1 ] && [ "$(extent_count /mnt/b)" -eq 1 ] &&
+	[ "$ea" -ge 32 ] && [ "$eb" -ge 24 ]; then
+	pass tool_module_fewer_extents
+else
+	fail tool_module_fewer_extents "$ea/$eb -> $(extent_count /mnt/a)/$(extent_count /mnt/b): $out"
+fi
+[ "$(stamps /mnt/a) $(stamps /mnt/b)" = "$times" ] && pass tool_module_timestamps_kept ||
+	fail tool_module_timestamps_kept "$times -> $(stamps /mnt/a) $(stamps /mnt/b)"
+echo 3 > /proc/sys/vm/drop_caches
+[ "$(sha /mnt/a) $(sha /mnt/b)" = "$sums" ] && pass tool_module_data_intact ||
+	fail tool_module_data_intact "checksums changed"
+
+echo "== tool: -c on known layouts"
+make_fragmented /mnt/ten 10
+dd if=/dev/urandom of=/mnt/flat bs=4096 count=10 conv=fsync 2>/dev/null
+out=$(e4defrag -c -v /mnt/ten /mnt/flat)
+echo "$out" | grep -q "^/mnt/ten .* 10/1 .* 90.00%" &&
+	echo "$out" | grep -q "^/mnt/flat .* 1/1 .* 0.00%" &&
+	echo "$out" | grep -q "Fragmentation score       89.00" &&
+	pass tool_check_known_layouts || fail tool_check_known_layouts "$out"
+e4defrag --json -c /mnt/ten | grep -q '"extents": 10' && pass tool_check_json ||
+	fail tool_check_json "$(e4defrag --json -c /mnt/ten)"
+fsck_ok tool_e2fsck_after_files
+
+echo "== tool: -r on a scattered directory, module backend"
+fresh_fs || { fail tool_mkfs "mkfs or mount failed"; exit 0; }
+scattered /mnt/boot 300
+(cd /mnt/boot && sha256sum f*) > /tmp/boot.sums
+stamps /mnt/boot/f7 > /tmp/f7.stamps
+before=$(discont /mnt/boot)
+out=$(e4defrag -r --backend module /mnt/boot 2>&1)
+after=$(discont /mnt/boot)
+echo "== $out"
+echo "== -r: read-order discontinuities $before -> $after"
+if [ "$before" -ge 100 ] && [ "$after" -le 3 ]; then
+	pass tool_module_colocate
+else
+	fail tool_module_colocate "$before -> $after: $out"
+fi
+echo 3 > /proc/sys/vm/drop_caches
+(cd /mnt/boot && sha256sum -c /tmp/boot.sums > /dev/null) && pass tool_module_colocate_data_intact ||
+	fail tool_module_colocate_data_intact "checksums changed"
+[ "$(stamps /mnt/boot/f7)" = "$(cat /tmp/f7.stamps)" ] && pass tool_module_colocate_timestamps ||
+	fail tool_module_colocate_timestamps "changed"
+[ "$(ls /mnt/boot | wc -l)" -eq 300 ] && pass tool_no_donor_left || fail tool_no_donor_left "$(ls /mnt/boot | wc -l) entries"
+
+echo "== tool: -r --order"
+ls /mnt/boot | sort -r > /tmp/order
+e4defrag -r --backend module --order /tmp/order /mnt/boot > /tmp/out 2>&1
+in_list=$(discont -r --order /tmp/order /mnt/boot)
+in_path=$(discont /mnt/boot)
+echo "== --order: list order $in_list, path order $in_path discontinuities"
+[ "$in_list" -le 3 ] && [ "$in_path" -ge 100 ] && pass tool_module_order ||
+	fail tool_module_order "list $in_list path $in_path: $(cat /tmp/out)"
+fsck_ok tool_e2fsck_after_colocate
+
+echo "== tool: a device"
+fresh_fs || { fail tool_mkfs "mkfs or mount failed"; exit 0; }
+mkdir /mnt/d
+make_fragmented /mnt/d/x 32
+make_fragmented /mnt/y 32
+sums="$(sha /mnt/d/x) $(sha /mnt/y)"
+out=$(e4defrag --backend module $DEV 2>&1)
+echo "== $out"
+[ "$(extent_count /mnt/d/x)" -eq 1 ] && [ "$(extent_count /mnt/y)" -eq 1 ] &&
+	[ "$(sha /mnt/d/x) $(sha /mnt/y)" = "$sums" ] && pass tool_module_device ||
+	fail tool_module_device "$out"
+
+echo "== tool: bad input"
+# expect_fail NAME PATTERN ARGS...: e4defrag exits 1 saying PATTERN.
+expect_fail() {
+	name=$1 pattern=$2
+	shift 2
+	if e4defrag "$@" > /tmp/out 2>&1; then
+		fail "$name" "succeeded: $(cat /tmp/out)"
+	elif ! grep -q "$pattern" /tmp/out; then
+		fail "$name" "wanted '$pattern': $(cat /tmp/out)"
+	else
+		pass "$name"
+	fi
+}
+make_fragmented /mnt/z 16
+sum=$(sha /mnt/z) ext=$(extent_count /mnt/z)
+expect_fail tool_missing_path "ENOENT" /mnt/nothing-here
+expect_fail tool_not_ext4 "not on an ext4 filesystem" /proc/version
+chattr +i /mnt/z
+expect_fail tool_immutable "EPERM" --backend module /mnt/z
+chattr -i /mnt/z
+mount -o remount,ro /mnt
+expect_fail tool_read_only "read-only" /mnt/z
+mount -o remount,rw /mnt
+[ "$(sha /mnt/z)" = "$sum" ] && [ "$(extent_count /mnt/z)" = "$ext" ] &&
+	pass tool_refusals_change_nothing || fail tool_refusals_change_nothing "the file changed"
+fsck_ok tool_e2fsck_after_device
