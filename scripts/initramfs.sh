@@ -27,6 +27,8 @@ ln -s mke2fs "$root/usr/sbin/mkfs.ext4"
 # e2fsprogs' own e4defrag (EXT4_IOC_MOVE_EXT from userspace), for make bench.
 copy_with_libs "$(command -v e4defrag || echo /usr/sbin/e4defrag)" /usr/sbin/e2fsprogs-e4defrag
 cp /etc/mke2fs.conf "$root/etc/"
+# e2fsprogs' e4defrag finds mount points in /etc/mtab.
+ln -s /proc/mounts "$root/etc/mtab"
 # An unprivileged user for the permission scenarios (su user -c ...).
 printf 'root:x:0:0:root:/:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\nuser:x:1000:\n' > "$root/etc/group"

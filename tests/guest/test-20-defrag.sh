@@ -215,3 +215,19 @@ fresh_fs -O ^extent,^64bit,^flex_bg || { fail indirect_mkfs "mkfs failed"; exit 
 dd if=/dev/urandom of=/mnt/old bs=4096 count=16 2>/dev/null
 expect_refused block_mapped_eopnotsupp EOPNOTSUPP /mnt/old
 fsck_ok e2fsck_clean_after_refusals
+
+echo "== defrag: inline data"
+fresh_fs -O inline_data || { fail inline_mkfs "mkfs failed"; exit 0; }
+echo "a few bytes, kept in the inode" > /mnt/inline
+expect_refused inline_data_eopnotsupp EOPNOTSUPP /mnt/inline
+fsck_ok e2fsck_clean_after_inline
+
+# (chattr +j alone is no refusal: with delayed allocation on, ext4 keeps
+# such a file in ordered mode, and so does EXT4_IOC_MOVE_EXT.)
+echo "== defrag: data=journal"
+umount /mnt
+mkfs.ext4 -q -F -b 4096 "$DEV" && mount -t ext4 -o data=journal "$DEV" /mnt ||
+	{ fail journal_mkfs "mkfs or mount failed"; exit 0; }
+make_fragmented /mnt/journaled 16
+expect_refused data_journal_eopnotsupp EOPNOTSUPP /mnt/journaled
+fsck_ok e2fsck_clean_after_data_journal
