@@ -92,6 +92,11 @@ impl FileReport {
         }
     }
 
+    /// The report of a file that failed with `e` before anything was known.
+    pub fn failed(path: &Path, e: &Error) -> Self {
+        Self::new(path).fail(e)
+    }
+
     fn fail(mut self, e: &Error) -> Self {
         self.status = Status::Failed;
         self.errno = e.errno().map(|n| format!("{n:?}"));

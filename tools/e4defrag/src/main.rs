@@ -77,19 +77,6 @@ struct Totals {
     moved_blocks: u64,
 }
 
-fn failed_report(e: &Error, path: &Path) -> FileReport {
-    FileReport {
-        path: path.into(),
-        status: Status::Failed,
-        errno: e.errno().map(|n| format!("{n:?}")),
-        reason: Some(e.to_string()),
-        blocks: 0,
-        extents_before: 0,
-        extents_after: 0,
-        moved_blocks: 0,
-    }
-}
-
 /// Checks the target's filesystem and picks the backend and geometry.
 fn plan(cli: &Cli, mounts: &[Mount], target: &Path) -> Result<(Backend, Geometry, Target), Error> {
     let kind = walk::classify(target, mounts)?;
@@ -134,7 +121,7 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
         let (backend, geometry, kind) = match plan(cli, mounts, target) {
             Ok(p) => p,
             Err(e) => {
-                out.files.push(failed_report(&e, target));
+                out.files.push(FileReport::failed(target, &e));
                 continue;
             }
         };
@@ -143,7 +130,7 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
             Target::Device { mount, .. } => {
                 let (files, errors) = walk::files_under(&mount, mounts);
                 out.files
-                    .extend(errors.iter().map(|e| failed_report(e, &mount)));
+                    .extend(errors.iter().map(|e| FileReport::failed(&mount, e)));
                 Job::Walk {
                     target: target.clone(),
                     files,
@@ -152,7 +139,7 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
             Target::Dir(dir) => {
                 let (mut files, errors) = walk::files_under(&dir, mounts);
                 out.files
-                    .extend(errors.iter().map(|e| failed_report(e, &dir)));
+                    .extend(errors.iter().map(|e| FileReport::failed(&dir, e)));
                 if !cli.colocate {
                     jobs.push(Planned {
                         job: Job::Walk { target: dir, files },
@@ -182,7 +169,7 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                                 path: list.clone(),
                                 reason: format!("cannot read the order list: {e}"),
                             };
-                            out.files.push(failed_report(&e, list));
+                            out.files.push(FileReport::failed(list, &e));
                             continue;
                         }
                     }
@@ -318,7 +305,7 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
                         out.sets.push(set);
                     }
                     Err(e) => {
-                        let r = failed_report(&e, dir);
+                        let r = FileReport::failed(dir, &e);
                         show(cli, &pb, &r, Context::Single);
                         out.files.push(r);
                     }
@@ -352,7 +339,7 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
                     if !cli.json {
                         eprintln!("e4defrag: {e}");
                     }
-                    out.files.push(failed_report(&e, path));
+                    out.files.push(FileReport::failed(path, &e));
                 }
             }
         }
