@@ -97,6 +97,11 @@ impl FileReport {
         Self::new(path).fail(e)
     }
 
+    fn skip(&mut self, reason: &str) {
+        self.status = Status::Skipped;
+        self.reason = Some(reason.into());
+    }
+
     fn fail(mut self, e: &Error) -> Self {
         self.status = Status::Failed;
         self.errno = e.errno().map(|n| format!("{n:?}"));
@@ -296,8 +301,7 @@ pub fn defrag_path(
         report.blocks =
             file.metadata().map_err(Error::io(path, "fstat"))?.blocks() * 512 / block_size;
         if file.metadata().map_err(Error::io(path, "fstat"))?.size() == 0 {
-            report.status = Status::Skipped;
-            report.reason = Some("empty".into());
+            report.skip("empty");
             return Ok(());
         }
         match backend {
@@ -392,15 +396,14 @@ pub fn colocate(
         Backend::Module => colocate_module,
         Backend::MoveExt => colocate_move_ext,
     };
-    let (reports, start_block) = colocate_with(
+    let set = SetPlan {
         dir,
-        &dir_file,
+        dir_file: &dir_file,
         files,
-        &before_layouts,
+        layouts: &before_layouts,
         block_size,
-        opts,
-        progress,
-    )?;
+    };
+    let (reports, start_block) = colocate_with(set, opts, progress)?;
     let after = if opts.dry_run {
         before
     } else {
@@ -416,18 +419,32 @@ pub fn colocate(
     Ok((reports, set))
 }
 
+/// What both colocation backends work from: the set's directory, its
+/// files in read order and their layouts before the run.
+#[derive(Clone, Copy)]
+struct SetPlan<'a> {
+    dir: &'a Path,
+    dir_file: &'a File,
+    files: &'a [PathBuf],
+    layouts: &'a [Option<Layout>],
+    block_size: u64,
+}
+
 /// Stock backend: one donor, fallocated for the whole set (ext4 puts it
 /// near `dir`, where the donor's inode is), and each file moved into its
 /// slot of it in turn.
 fn colocate_move_ext(
-    dir: &Path,
-    dir_file: &File,
-    files: &[PathBuf],
-    layouts: &[Option<Layout>],
-    block_size: u64,
+    set: SetPlan<'_>,
     opts: &Options,
     progress: &ProgressBar,
 ) -> Result<(Vec<FileReport>, Option<u64>), Error> {
+    let SetPlan {
+        dir,
+        dir_file,
+        files,
+        layouts,
+        block_size,
+    } = set;
     let slots: Vec<u64> = layouts
         .iter()
         .map(|l| l.as_ref().map_or(0, |l| slot_blocks(l, block_size)))
@@ -435,7 +452,10 @@ fn colocate_move_ext(
     let total: u64 = slots.iter().sum();
     let mut reports: Vec<FileReport> = files.iter().map(|p| FileReport::new(p)).collect();
     if total == 0 {
-        return Ok((reports.into_iter().map(skipped_empty).collect(), None));
+        for r in &mut reports {
+            r.skip("no blocks");
+        }
+        return Ok((reports, None));
     }
     check_free_space(dir_file, dir, total, block_size)?;
     let donor = moveext::donor_in(dir).map_err(Error::io(dir, "open(O_TMPFILE) donor"))?;
@@ -460,8 +480,7 @@ fn colocate_move_ext(
             report.extents_before = planned_layout.extents();
             report.extents_after = report.extents_before;
             if planned_layout.runs.is_empty() {
-                report.status = Status::Skipped;
-                report.reason = Some("no blocks".into());
+                report.skip("no blocks");
                 return Ok(());
             }
             if opts.dry_run {
@@ -496,25 +515,22 @@ fn colocate_move_ext(
     Ok((reports, start))
 }
 
-fn skipped_empty(mut r: FileReport) -> FileReport {
-    r.status = Status::Skipped;
-    r.reason = Some("no blocks".into());
-    r
-}
-
 /// Module backend: the set starts at the first free stretch at or after
 /// where `dir` starts that holds all of it (found by letting the module
 /// place a scratch file of the set's size there), and each file's goal is
 /// the block right after the previous file.
 fn colocate_module(
-    dir: &Path,
-    dir_file: &File,
-    files: &[PathBuf],
-    layouts: &[Option<Layout>],
-    block_size: u64,
+    set: SetPlan<'_>,
     opts: &Options,
     progress: &ProgressBar,
 ) -> Result<(Vec<FileReport>, Option<u64>), Error> {
+    let SetPlan {
+        dir,
+        dir_file,
+        files,
+        layouts,
+        block_size,
+    } = set;
     let dir_start = blockmap::query_module(dir_file, 0)
         .map_err(Error::sys(dir, "EXT4_IOC_FIBMAP"))?
         .pblk;
@@ -534,8 +550,7 @@ fn colocate_module(
             let now = Layout::of(&file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
             report.blocks = now.blocks();
             if now.runs.is_empty() {
-                report.status = Status::Skipped;
-                report.reason = Some("no blocks".into());
+                report.skip("no blocks");
                 return Ok(());
             }
             defrag_module(&file, path, opts, goal, &mut report, &ProgressBar::hidden())?;
