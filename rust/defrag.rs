@@ -250,9 +250,18 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
             // later.
             Err(e) if e.to_errno() == EBUSY.to_errno() && busy < MAX_BUSY_RETRIES => {
                 busy += 1;
-                lblk = after_data_blocks(&inode, lblk, lblk + len, moved)?;
                 // Dirty pages cannot be swapped: write them back first.
-                file.write_back()?;
+                // On failure, stop as for any error: the tree is still
+                // shrunk and the out fields filled below.
+                match after_data_blocks(&inode, lblk, lblk + len, moved)
+                    .and_then(|next| file.write_back().map(|()| next))
+                {
+                    Ok(next) => lblk = next,
+                    Err(e) => {
+                        res = Err(e);
+                        break;
+                    }
+                }
                 ext4::sleep_ms(BUSY_WAIT_MS);
             }
             Err(e) => {
