@@ -47,11 +47,17 @@ run() {
 	t1=$(uptime_cs)
 	after=$(extent_count /mnt/victim)
 	first=$(first_pblk /mnt/victim)
+	goal=""
+	if [ -f /tmp/goal ]; then
+		g=$(cat /tmp/goal) d=$((first - $(cat /tmp/goal)))
+		goal=" (goal $g, distance ${d#-})"
+		rm /tmp/goal
+	fi
 	ok=ok
 	[ "$(sha /mnt/victim)" = "$sum" ] || ok="DATA CHANGED"
 	[ $rc -eq 0 ] || ok="exit $rc: $(tail -1 /tmp/bench.out)"
-	printf 'bench: %-30s %4d -> %4d extents  %4d.%02d s  first block %6d  %s\n' "$name" \
-		"$before" "$after" $(((t1 - t0) / 100)) $(((t1 - t0) % 100)) "$first" "$ok"
+	printf 'bench: %-30s %4d -> %4d extents  %4d.%02d s  first block %6d%s  %s\n' "$name" \
+		"$before" "$after" $(((t1 - t0) / 100)) $(((t1 - t0) % 100)) "$first" "$goal" "$ok"
 }
 
 run "EXT4_IOC_DEFRAG 1 page" e4defrag --unit-log2 0
@@ -61,9 +67,8 @@ run "e4defrag --backend move-ext" e4defrag --backend move-ext
 run "e2fsprogs e4defrag (MOVE_EXT)" e2fsprogs-e4defrag
 # With a goal: the start of the 100 MiB that were freed last.
 goal_run() {
-	goal=$(cat /tmp/reserve.start)
-	echo "bench: goal $goal (where the freed 100 MiB start)"
-	e4defrag --unit-log2 4 --goal "$goal" "$@"
+	cat /tmp/reserve.start > /tmp/goal
+	e4defrag --unit-log2 4 --goal "$(cat /tmp/goal)" "$@"
 }
 run "EXT4_IOC_DEFRAG 16 pages, goal" goal_run
 
