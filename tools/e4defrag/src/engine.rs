@@ -111,8 +111,9 @@ impl FileReport {
 }
 
 /// Opens a regular file to move its blocks (both ioctls want it
-/// read-write), without following a symlink.
-pub fn open_rw(path: &Path) -> Result<File, Error> {
+/// read-write), without following a symlink; returns it with the block
+/// size of its filesystem (which must be ext4).
+pub fn open_rw(path: &Path) -> Result<(File, u64), Error> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -126,8 +127,8 @@ pub fn open_rw(path: &Path) -> Result<File, Error> {
             reason: "not a regular file".into(),
         });
     }
-    ext4fs::block_size(&file, path)?;
-    Ok(file)
+    let block_size = ext4fs::block_size(&file, path)?;
+    Ok((file, block_size))
 }
 
 /// Refuses to start when the filesystem has fewer than `blocks` free
@@ -296,11 +297,10 @@ pub fn defrag_path(
 ) -> FileReport {
     let mut report = FileReport::new(path);
     let res = (|| {
-        let file = open_rw(path)?;
-        let block_size = ext4fs::block_size(&file, path)?;
-        report.blocks =
-            file.metadata().map_err(Error::io(path, "fstat"))?.blocks() * 512 / block_size;
-        if file.metadata().map_err(Error::io(path, "fstat"))?.size() == 0 {
+        let (file, block_size) = open_rw(path)?;
+        let meta = file.metadata().map_err(Error::io(path, "fstat"))?;
+        report.blocks = meta.blocks() * 512 / block_size;
+        if meta.size() == 0 {
             report.skip("empty");
             return Ok(());
         }
@@ -489,7 +489,7 @@ fn colocate_move_ext(
                 report.extents_after = 1;
                 return Ok(());
             }
-            let file = open_rw(path)?;
+            let (file, _) = open_rw(path)?;
             let size = file.metadata().map_err(Error::io(path, "fstat"))?.size();
             let now = Layout::of(&file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
             if slot_blocks(&now, block_size) > *slot {
@@ -546,7 +546,7 @@ fn colocate_module(
         progress.set_message(path.display().to_string());
         let mut report = FileReport::new(path);
         let res = (|| -> Result<(), Error> {
-            let file = open_rw(path)?;
+            let (file, _) = open_rw(path)?;
             let now = Layout::of(&file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
             report.blocks = now.blocks();
             if now.runs.is_empty() {
