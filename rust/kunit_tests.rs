@@ -10,6 +10,7 @@
 use crate::{
     blockquery::abi_state,
     ext4::MapState,
+    placement::{self, Placement, Run},
     plan::{self, ExtentCounter},
     uapi::{self, BlockRange, DefragData, FibmapData, RequestError},
 };
@@ -131,9 +132,54 @@ extern "C" fn extent_counting_and_gain(_test: *mut bindings::kunit) {
     check!(!plan::improves(&one, &same, 400));
     check!(plan::group_of(32768 + 5, 0, 32768) == 1);
     check!(plan::group_of(8193, 1, 8192) == 1);
-    check!(plan::request_len(2492, u32::MAX) == 4096 && plan::request_len(2492, 2492) == 2048);
-    check!(plan::request_len(24, 25) == 16 && plan::request_len(1, 1) == 1);
-    check!(plan::request_len(u32::MAX, u32::MAX) == plan::MAX_REQUEST);
+}
+
+/// Plans `want` blocks from `goal` over the free runs `free`; returns the
+/// placement and its pieces (at most 4).
+fn place(free: &[Run], goal: u64, want: u64) -> (Placement, [Run; 4]) {
+    let mut buf = [Run::default(); 4];
+    let scan = |f: &mut dyn FnMut(Run)| -> Result<(), ()> {
+        free.iter().for_each(|r| f(*r));
+        Ok(())
+    };
+    let p = placement::place(scan, goal, want, &mut buf).unwrap_or(Placement {
+        pieces: 0,
+        blocks: 0,
+        whole: false,
+    });
+    (p, buf)
+}
+
+const fn run(start: u64, len: u64) -> Run {
+    Run { start, len }
+}
+
+extern "C" fn placement_plans(_test: *mut bindings::kunit) {
+    // A 1000-block filesystem whose last free run touches its last block.
+    let free = [run(10, 100), run(500, 3), run(900, 100)];
+    // At the goal when the run there holds it.
+    let (p, b) = place(&free, 920, 50);
+    check!(p.whole && p.pieces == 1 && b[0] == run(920, 50));
+    // Goal = the last block: clamped to the end of the run there.
+    let (p, b) = place(&free, 999, 50);
+    check!(p.whole && b[0] == run(950, 50));
+    check!(place(&free, 999, 1).1[0] == run(999, 1));
+    // The nearest run that holds it whole (900 is 399 blocks away, the
+    // end of the run at 10 is 451), not the run at the goal.
+    let (p, b) = place(&free, 501, 60);
+    check!(p.whole && b[0] == run(900, 60));
+    // The fewest runs, short ones (less than a page) included.
+    let (p, b) = place(&free, 0, 202);
+    check!(!p.whole && p.pieces == 3 && p.blocks == 202);
+    check!(b[0] == run(10, 100) && b[1] == run(500, 2) && b[2] == run(900, 100));
+    // No free space: no pieces, never a panic.
+    let (p, _) = place(&[], 5, 10);
+    check!(p.pieces == 0 && p.blocks == 0);
+    // Runs cut at a group end are joined.
+    let (p, b) = place(&[run(100, 20), run(120, 20)], 0, 40);
+    check!(p.whole && b[0] == run(100, 40));
+    check!(placement::to_group_end(32768 + 5, 0, 32768) == 32763);
+    check!(placement::to_group_end(8192, 1, 8192) == 1);
 }
 
 const fn case(
@@ -149,7 +195,7 @@ const fn case(
 }
 
 // KUnit writes each case's status and log into this array, hence `mut`.
-static mut CASES: [bindings::kunit_case; 6] = [
+static mut CASES: [bindings::kunit_case; 7] = [
     case(c_str!("fibmap_request_checks"), fibmap_request_checks),
     case(
         c_str!("ioctl_numbers_match_kernel"),
@@ -158,6 +204,7 @@ static mut CASES: [bindings::kunit_case; 6] = [
     case(c_str!("map_states_round_trip"), map_states_round_trip),
     case(c_str!("defrag_request_checks"), defrag_request_checks),
     case(c_str!("extent_counting_and_gain"), extent_counting_and_gain),
+    case(c_str!("placement_plans"), placement_plans),
     // SAFETY: the zeroed entry terminates the array, as KUnit expects.
     unsafe { core::mem::zeroed() },
 ];

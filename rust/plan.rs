@@ -47,6 +47,11 @@ impl ExtentCounter {
     pub fn first_pblk(&self) -> Option<u64> {
         self.first_pblk
     }
+
+    /// Physical block right after the last run, if any.
+    pub fn next_pblk(&self) -> Option<u64> {
+        self.first_pblk.map(|_| self.next_pblk)
+    }
 }
 
 /// Distance in blocks between two physical blocks.
@@ -72,33 +77,5 @@ pub fn improves(before: &ExtentCounter, after: &ExtentCounter, goal: u64) -> boo
     match (before.first_pblk(), after.first_pblk()) {
         (Some(old), Some(new)) => distance(new, goal) < distance(old, goal),
         _ => false,
-    }
-}
-
-/// Largest allocation request: a power of two below ext4's longest
-/// unwritten extent (32767 blocks).
-pub const MAX_REQUEST: u32 = 1 << 14;
-
-/// How many blocks to ask for at once when `want` blocks of a stretch are
-/// still to allocate and the donor has `room` free logical blocks from
-/// here on (up to the next stretch of data).
-///
-/// A power of two: mballoc serves those from its buddy bitmaps, finding an
-/// aligned free run of that size directly, where other lengths go through
-/// a scan that gives up after a few hundred free extents and takes the best
-/// seen, which on fragmented free space is a short one. When the next
-/// power of two fits into `room`, it is asked for, so that the whole
-/// stretch lands in one run (the blocks past the stretch stay the donor's
-/// and are freed with it); otherwise the largest power of two below
-/// `want`, the rest following in smaller ones, each tried first right
-/// after the previous run. A caller chaining runs from an exact goal
-/// passes `room == want`, so that nothing overshoots the goal chain.
-pub fn request_len(want: u32, room: u32) -> u32 {
-    if want == 0 {
-        return 0;
-    }
-    match want.checked_next_power_of_two() {
-        Some(up) if up <= room.min(MAX_REQUEST) => up,
-        _ => (1 << (31 - want.leading_zeros())).min(MAX_REQUEST),
     }
 }

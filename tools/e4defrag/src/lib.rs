@@ -11,12 +11,19 @@ pub mod engine;
 pub mod error;
 pub mod ext4fs;
 pub mod fiemap;
+pub mod fsmap;
 pub mod layout;
 pub mod mounts;
 pub mod moveext;
 pub mod report;
 pub mod score;
+pub mod setplan;
 pub mod walk;
+
+/// The placement plan (where data goes, from the free space there is),
+/// shared with the module.
+#[path = "../../../rust/placement.rs"]
+pub mod placement;
 
 /// Extent counting and the "is it worth it" rule, shared with the module.
 #[path = "../../../rust/plan.rs"]

@@ -2,6 +2,7 @@
 //! `rust/plan.rs`), tested on the host; the module's KUnit suite runs the
 //! same kind of checks in the kernel.
 
+use e4defrag::placement::{self, Placement, Run};
 use e4defrag::plan::{self, ExtentCounter};
 use e4defrag::uapi::{self, BlockRange, DefragData, RequestError};
 
@@ -119,19 +120,185 @@ fn improvement_rule() {
     assert_eq!(plan::group_of(8193, 1, 8192), 1);
 }
 
+/// A scan over fixed free runs, as the module's bitmap walk or GETFSMAP
+/// would report them.
+fn scan_of(runs: &[Run]) -> impl FnMut(&mut dyn FnMut(Run)) -> Result<(), ()> + '_ {
+    move |f| {
+        runs.iter().for_each(|r| f(*r));
+        Ok(())
+    }
+}
+
+fn run(start: u64, len: u64) -> Run {
+    Run { start, len }
+}
+
+fn place(runs: &[Run], goal: u64, want: u64) -> (Placement, Vec<Run>) {
+    let mut buf = vec![Run::default(); 64];
+    let p = placement::place(scan_of(runs), goal, want, &mut buf).unwrap();
+    buf.truncate(p.pieces);
+    (p, buf)
+}
+
 #[test]
-fn allocation_requests_are_powers_of_two() {
-    const ANY: u32 = u32::MAX;
-    assert_eq!(plan::request_len(0, ANY), 0);
-    assert_eq!(plan::request_len(1, 1), 1);
-    // Room to round up: one run for the whole stretch.
-    assert_eq!(plan::request_len(48, ANY), 64);
-    assert_eq!(plan::request_len(2492, ANY), 4096);
-    assert_eq!(plan::request_len(16384, ANY), 16384);
-    assert_eq!(plan::request_len(20000, ANY), 16384);
-    assert_eq!(plan::request_len(u32::MAX, ANY), plan::MAX_REQUEST);
-    // No room (the next stretch, or an exact goal chain): round down.
-    assert_eq!(plan::request_len(48, 48), 32);
-    assert_eq!(plan::request_len(24, 25), 16);
-    assert_eq!(plan::request_len(444, 444), 256);
+fn placement_at_the_goal_when_the_run_there_holds_it() {
+    let free = [run(100, 50), run(1000, 500)];
+    let (p, pieces) = place(&free, 1100, 300);
+    assert!(p.whole);
+    assert_eq!(pieces, vec![run(1100, 300)]);
+    // Exactly to the run's end.
+    assert_eq!(place(&free, 1200, 300).1, vec![run(1200, 300)]);
+}
+
+#[test]
+fn placement_in_the_nearest_run_that_holds_it() {
+    let free = [run(100, 400), run(1000, 60), run(5000, 400)];
+    // The run at the goal is too short: the end of the run before it is
+    // nearer (1030 - 500 = 530) than the run after it (5000 - 1030).
+    assert_eq!(place(&free, 1030, 300).1, vec![run(200, 300)]);
+    assert_eq!(place(&free, 4000, 300).1, vec![run(5000, 300)]);
+    // Runs reported cut at a group end are one run.
+    let cut = [run(100, 20), run(120, 20), run(900, 10)];
+    assert_eq!(place(&cut, 0, 40).1, vec![run(100, 40)]);
+}
+
+#[test]
+fn placement_near_the_end_of_the_filesystem_clamps() {
+    // A 1000-block filesystem whose last free run touches its last block.
+    let free = [run(10, 100), run(900, 100)];
+    assert_eq!(place(&free, 999, 50).1, vec![run(950, 50)]);
+    assert_eq!(place(&free, 999, 1).1, vec![run(999, 1)]);
+    assert_eq!(place(&free, 999, 100).1, vec![run(900, 100)]);
+    // A goal past every run still finds one; nothing is refused.
+    assert_eq!(place(&free, 5000, 100).1, vec![run(900, 100)]);
+}
+
+#[test]
+fn placement_in_the_fewest_runs() {
+    // Runs shorter than a page (1 to 3 blocks of 1 KiB) count as runs.
+    let free = [
+        run(10, 1),
+        run(20, 3),
+        run(100, 40),
+        run(300, 30),
+        run(600, 30),
+        run(2000, 2),
+    ];
+    let (p, pieces) = place(&free, 650, 65);
+    assert!(!p.whole);
+    assert_eq!(p.blocks, 65);
+    // 40 + 25: the second piece from the 30-run nearest the goal (600),
+    // at its end nearest to the goal.
+    assert_eq!(pieces, vec![run(100, 40), run(605, 25)]);
+    // 40 + 30 + 30 + 3, and 1 more from the run nearest the goal (10).
+    let (p, pieces) = place(&free, 0, 104);
+    assert_eq!((p.blocks, pieces.len()), (104, 5));
+    assert_eq!(pieces[0], run(10, 1));
+    // More than there is: all of it, the caller learns it is short.
+    let (p, pieces) = place(&free, 0, 1000);
+    assert_eq!((p.blocks, pieces.len()), (106, 6));
+}
+
+#[test]
+fn placement_with_no_free_space() {
+    let (p, pieces) = place(&[], 100, 10);
+    assert_eq!((p.pieces, p.blocks), (0, 0));
+    assert!(pieces.is_empty());
+    assert_eq!(place(&[run(5, 5)], 100, 0).0.pieces, 0);
+}
+
+#[test]
+fn placement_with_a_small_buffer_plans_the_largest_first() {
+    let free: Vec<Run> = (0..20).map(|i| run(i * 100, 10 + i)).collect();
+    let mut buf = vec![Run::default(); 3];
+    let p = placement::place(scan_of(&free), 0, 500, &mut buf).unwrap();
+    assert_eq!((p.pieces, p.blocks), (3, 29 + 28 + 27));
+    assert_eq!(buf, vec![run(1700, 27), run(1800, 28), run(1900, 29)]);
+}
+
+#[test]
+fn cursor_hands_out_the_pieces_in_order() {
+    let pieces = [run(10, 5), run(100, 3)];
+    let mut c = placement::Cursor::default();
+    assert_eq!(c.peek(&pieces, 4), Some(run(10, 4)));
+    c.advance(4);
+    assert_eq!(c.peek(&pieces, 4), Some(run(14, 1)));
+    c.advance(1);
+    assert_eq!(c.peek(&pieces, 9), Some(run(100, 3)));
+    c.advance(3);
+    assert_eq!(c.peek(&pieces, 9), None);
+    assert_eq!(placement::to_group_end(32768 + 5, 0, 32768), 32763);
+    assert_eq!(placement::to_group_end(8192, 1, 8192), 1);
+}
+
+/// A small deterministic generator (xorshift), so a failing case prints a
+/// seed anyone can replay.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+#[test]
+fn placement_keeps_its_contract_on_random_free_space() {
+    for seed in 1..=2000u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut free = Vec::new();
+        let mut at = rng.below(50);
+        for _ in 0..rng.below(40) {
+            let scale = if rng.below(4) == 0 { 2000 } else { 20 };
+            let len = 1 + rng.below(scale);
+            free.push(run(at, len));
+            at += len + 1 + rng.below(3000);
+        }
+        let total: u64 = free.iter().map(|r| r.len).sum();
+        let goal = rng.below(at + 100);
+        let scale = if rng.below(2) == 0 { 100 } else { 3000 };
+        let want = 1 + rng.below(scale);
+        let (p, pieces) = place(&free, goal, want);
+        let ctx = format!("seed {seed}: free {free:?} goal {goal} want {want} -> {pieces:?}");
+        // Pieces lie in free space, do not overlap, ascend, sum up.
+        let sum: u64 = pieces.iter().map(|r| r.len).sum();
+        assert_eq!(sum, p.blocks, "{ctx}");
+        assert_eq!(p.blocks, want.min(total), "{ctx}");
+        for w in pieces.windows(2) {
+            assert!(w[0].end() <= w[1].start, "{ctx}");
+        }
+        for piece in &pieces {
+            assert!(
+                free.iter()
+                    .any(|r| r.start <= piece.start && piece.end() <= r.end()),
+                "{ctx}"
+            );
+        }
+        let best = free
+            .iter()
+            .filter_map(|r| r.nearest_window(goal, want))
+            .map(|(_, d)| d)
+            .min();
+        match best {
+            Some(d) => {
+                assert!(p.whole, "{ctx}");
+                assert_eq!(pieces[0].start.abs_diff(goal), d, "{ctx}");
+            }
+            None if want <= total => {
+                // The fewest runs: as many as the largest ones need.
+                let mut lens: Vec<u64> = free.iter().map(|r| r.len).collect();
+                lens.sort_unstable_by(|a, b| b.cmp(a));
+                let mut k = 0;
+                let mut held = 0;
+                while held < want {
+                    held += lens[k];
+                    k += 1;
+                }
+                assert_eq!(pieces.len(), k, "{ctx}");
+            }
+            None => assert_eq!(pieces.len(), free.len(), "{ctx}"),
+        }
+    }
 }
