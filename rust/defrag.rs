@@ -5,11 +5,13 @@
 //!
 //! 1. Check everything; nothing is touched before that.
 //! 2. Count the range's extents now.
-//! 3. Create an orphan donor file and give it unwritten blocks at the same
-//!    logical positions as the range's data (holes stay holes), the search
-//!    starting at the goal and each run continuing where the last ended.
-//! 4. If that layout is no better, drop the donor (freeing its blocks) and
-//!    report "no improvement"; with `DRY_RUN`, report and stop there too.
+//! 3. Plan where the data goes from the free space the block allocator
+//!    sees (see `placement`): at the goal, else the nearest free run that
+//!    holds it, else the fewest runs. If that layout is no better, report
+//!    "no improvement"; with `DRY_RUN`, report the plan. Neither allocates.
+//! 4. Create an orphan donor file and give it unwritten blocks exactly
+//!    where the plan says, at the same logical positions as the range's
+//!    data (holes stay holes); plan again if a writer took a run first.
 //! 5. Swap the blocks in steps of the move unit with `ext4_move_extents`
 //!    (journaled, page by page), checking for signals between steps and
 //!    retrying a step a writer kept busy.
@@ -19,6 +21,7 @@
 
 use crate::{
     ext4::{self, Donor, File, Inode, MapState},
+    placement::{self, Cursor, Placement, Run},
     plan::{self, ExtentCounter},
     uapi::{self, BlockRange, DefragData},
 };
@@ -107,57 +110,114 @@ fn count_extents(inode: &Inode<'_>, range: BlockRange) -> Result<ExtentCounter> 
     Ok(counter)
 }
 
-/// Gives `donor` blocks at the same logical blocks as the data of `range`.
-/// Allocates per stretch of data without holes (so that the allocator sees
-/// the whole length, not the old fragments), in requests sized by
-/// [`plan::request_len`], the first at `goal` and each next where the last
-/// ended. With `chain` (a goal the caller gave), requests never reach past
-/// a stretch, so that the runs follow the goal exactly. Returns the
-/// donor's layout (of the data's blocks only) and one past its last
-/// allocated logical block.
+/// Pieces of free space planned at once: a file that needs more (its
+/// data larger than the largest free runs together) plans again for the
+/// rest once these are allocated.
+const MAX_PIECES: usize = 64;
+
+/// New plans tolerated after another writer took blocks of a planned run
+/// before the donor got them.
+const MAX_REPLANS: u32 = 16;
+
+/// Longest run one allocation asks for: ext4's longest unwritten extent.
+const MAX_ALLOC: u64 = 32767;
+
+/// Plans where `want` blocks go from `goal` (see [`placement`]) into
+/// `pieces`, from the free space as the block allocator sees it now.
+fn plan(inode: &Inode<'_>, goal: u64, want: u64, pieces: &mut [Run]) -> Result<Placement> {
+    let end = inode.info().blocks_count;
+    placement::place(
+        |f: &mut dyn FnMut(Run)| inode.free_runs(0, end, f),
+        goal,
+        want,
+        pieces,
+    )
+}
+
+/// The layout the data of `range` would have in `pieces` (of a plan for
+/// all of it; a partial plan gives the layout of the part it holds).
+fn predict(inode: &Inode<'_>, range: BlockRange, pieces: &[Run]) -> Result<ExtentCounter> {
+    let mut after = ExtentCounter::default();
+    let mut cursor = Cursor::default();
+    for_each_run(inode, range, |l, m| {
+        let (mut lblk, end) = (u64::from(l), u64::from(l) + u64::from(m.len));
+        while let Some(r) = cursor.peek(pieces, end - lblk) {
+            after.push(lblk, r.start, r.len);
+            cursor.advance(r.len);
+            lblk += r.len;
+            if lblk == end {
+                break;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(after)
+}
+
+/// Gives `donor` blocks at the same logical blocks as the data of `range`
+/// (holes stay holes), `want` blocks in all, exactly where `pieces`
+/// (planned from `goal`) say. When the plan held only part of the data,
+/// or a writer took a planned run first, plans again for what is left,
+/// from where the last run ended. Returns the donor's layout (of the
+/// data's blocks) and one past its last allocated logical block.
 fn allocate(
     inode: &Inode<'_>,
     donor: &Donor,
     range: BlockRange,
-    mut goal: u64,
-    chain: bool,
+    want: u64,
+    pieces: &mut [Run],
+    mut placed: Placement,
 ) -> Result<(ExtentCounter, u64)> {
+    let info = inode.info();
     let mut after = ExtentCounter::default();
-    // Allocates `start..end`; the donor is free up to `room_end`.
-    let mut alloc_stretch = |start: u32, end: u32, room_end: u32| -> Result {
-        let mut lblk = start;
-        while lblk < end {
-            let room = if chain { end - lblk } else { room_end - lblk };
-            let got = donor.alloc(lblk, plan::request_len(end - lblk, room), goal)?;
-            // Blocks past the stretch stay the donor's, freed with it.
-            let used = got.len.min(end - lblk);
-            after.push(lblk.into(), got.pblk, used.into());
-            goal = got.pblk + u64::from(used);
-            lblk += used;
-        }
-        Ok(())
-    };
-    // The stretch of data found so far, `start..end`.
-    let mut stretch: Option<(u32, u32)> = None;
+    let mut cursor = Cursor::default();
+    let mut left = want;
+    let mut replans = 0;
+    let mut data_end = range.start;
     for_each_run(inode, range, |l, m| {
-        stretch = match stretch {
-            Some((start, end)) if end == l => Some((start, l + m.len)),
-            Some((start, end)) => {
-                alloc_stretch(start, end, l)?;
-                Some((l, l + m.len))
+        let (mut lblk, end) = (u64::from(l), u64::from(l) + u64::from(m.len));
+        while lblk < end {
+            let Some(r) = cursor.peek(&pieces[..placed.pieces], end - lblk) else {
+                // The plan is used up: plan the rest next to the last run.
+                let goal = after.next_pblk().unwrap_or(0);
+                placed = plan(inode, goal, left, pieces)?;
+                cursor = Cursor::default();
+                if placed.pieces == 0 {
+                    return Err(ENOSPC);
+                }
+                continue;
+            };
+            let len = r
+                .len
+                .min(placement::to_group_end(
+                    r.start,
+                    info.first_data_block,
+                    info.blocks_per_group,
+                ))
+                .min(MAX_ALLOC);
+            match donor.alloc_at(lblk as u32, len as u32, r.start) {
+                Ok(got) => {
+                    let got_len = u64::from(got.len).min(len);
+                    after.push(lblk, got.pblk, got_len);
+                    cursor.advance(got_len);
+                    lblk += got_len;
+                    left = left.saturating_sub(got_len);
+                }
+                // Another writer was quicker: plan again for the rest.
+                Err(e) if e.to_errno() == ENOSPC.to_errno() && replans < MAX_REPLANS => {
+                    replans += 1;
+                    placed = plan(inode, r.start, left, pieces)?;
+                    cursor = Cursor::default();
+                    if placed.pieces == 0 {
+                        return Err(ENOSPC);
+                    }
+                }
+                Err(e) => return Err(e),
             }
-            None => Some((l, l + m.len)),
-        };
+        }
+        data_end = end;
         Ok(())
     })?;
-    let data_end = match stretch {
-        Some((start, end)) => {
-            // `u32::MAX` is ext4's EXT_MAX_BLOCKS: the donor's address space.
-            alloc_stretch(start, end, u32::MAX)?;
-            u64::from(end)
-        }
-        None => range.start,
-    };
     Ok((after, data_end))
 }
 
@@ -210,21 +270,32 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
         return Ok(());
     }
 
-    let donor = Donor::new(file)?;
+    // Plan from the free space there is; nothing is allocated for a
+    // layout that is no better, or for a dry run.
     let goal = if req.goal != 0 { req.goal } else { old_first };
-    let (after, data_end) = allocate(&inode, &donor, range, goal, req.goal != 0)?;
-    if req.flags & uapi::DEFRAG_GOAL_ONLY != 0 {
-        let group = |b| plan::group_of(b, info.first_data_block, info.blocks_per_group);
-        if after.first_pblk().map(group) != Some(group(req.goal)) {
-            return Err(ENOSPC);
-        }
+    let want = before.blocks();
+    let mut pieces = KVec::from_elem(Run::default(), MAX_PIECES, GFP_KERNEL)?;
+    let placed = plan(&inode, goal, want, &mut pieces)?;
+    if req.flags & uapi::DEFRAG_GOAL_ONLY != 0 && !(placed.whole && pieces[0].start == req.goal) {
+        return Err(ENOSPC);
     }
-    if !plan::improves(&before, &after, req.goal) {
+    if placed.pieces == 0 {
+        return Err(ENOSPC);
+    }
+    let predicted = predict(&inode, range, &pieces[..placed.pieces])?;
+    // A plan that holds only part of the data tells a lower bound.
+    if placed.blocks == want && !plan::improves(&before, &predicted, req.goal) {
         return Ok(());
     }
     if req.flags & uapi::DEFRAG_DRY_RUN != 0 {
-        req.extents_after = after.extents();
-        req.moved_blocks = after.blocks();
+        req.extents_after = predicted.extents();
+        req.moved_blocks = want;
+        return Ok(());
+    }
+
+    let donor = Donor::new(file)?;
+    let (after, data_end) = allocate(&inode, &donor, range, want, &mut pieces, placed)?;
+    if !plan::improves(&before, &after, req.goal) {
         return Ok(());
     }
 

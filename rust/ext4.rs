@@ -3,6 +3,7 @@
 //! Small safe wrappers around the raw `file`, `inode` and the ext4
 //! primitives exported by the test kernel's patch.
 
+use crate::placement::Run;
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings,
@@ -196,6 +197,44 @@ impl Inode<'_> {
         Ok(ret == 1)
     }
 
+    /// Calls `f` for each free run of blocks in `start..end` as the block
+    /// allocator sees it, in ascending order (cut at block group ends).
+    /// Stops with `EINTR` on a fatal signal.
+    pub(crate) fn free_runs<F: FnMut(Run)>(&self, start: u64, end: u64, mut f: F) -> Result {
+        /// Calls the closure behind `priv_` with one run.
+        ///
+        /// # Safety
+        ///
+        /// `priv_` must point to a live `G`.
+        unsafe extern "C" fn trampoline<G: FnMut(Run)>(
+            pblk: u64,
+            len: u32,
+            priv_: *mut kernel::ffi::c_void,
+        ) -> kernel::ffi::c_int {
+            // SAFETY: `priv_` is the `&mut F` passed below, alive and not
+            // otherwise borrowed during the walk (function safety
+            // requirement).
+            let f = unsafe { &mut *priv_.cast::<G>() };
+            f(Run {
+                start: pblk,
+                len: len.into(),
+            });
+            0
+        }
+        // SAFETY: `ptr` is a valid ext4 inode (type invariant); the callback
+        // matches `ext4_hook_free_fn` and gets a pointer to `f`, which
+        // outlives the call; the walk calls it only before returning.
+        to_result(unsafe {
+            bindings::ext4_hook_free_runs(
+                self.ptr.as_ptr(),
+                start,
+                end,
+                Some(trampoline::<F>),
+                (&mut f as *mut F).cast(),
+            )
+        })
+    }
+
     /// Filesystem geometry and the ext4 properties of this inode.
     pub(crate) fn info(&self) -> Ext4Info {
         let mut raw = bindings::ext4_hook_info::default();
@@ -274,10 +313,10 @@ impl Donor {
     }
 
     /// Allocates unwritten blocks for logical blocks `lblk..lblk + len`
-    /// (inside a hole) at `goal` if that run is free, else searching from
-    /// there (0: ext4's choice), and grows the size to cover them. Returns
-    /// the first run, which may be shorter than `len`.
-    pub(crate) fn alloc(&self, lblk: u32, len: u32, goal: u64) -> Result<Mapping> {
+    /// (inside a hole) exactly at physical block `goal` (non-zero, the run
+    /// inside one block group), and grows the size to cover them. Returns
+    /// the run, or `ENOSPC` when part of it is no longer free.
+    pub(crate) fn alloc_at(&self, lblk: u32, len: u32, goal: u64) -> Result<Mapping> {
         let mut raw = bindings::ext4_hook_map::default();
         // SAFETY: `ptr` is an open file (type invariant), so its `f_inode` is
         // a valid ext4 inode; `raw` is a valid place for the result.
@@ -287,6 +326,7 @@ impl Donor {
                 lblk,
                 len,
                 goal,
+                bindings::EXT4_HOOK_ALLOC_EXACT,
                 &mut raw,
             )
         })?;

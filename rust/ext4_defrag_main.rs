@@ -17,6 +17,9 @@ mod hook;
 mod ioctl;
 #[cfg(CONFIG_KUNIT)]
 mod kunit_tests;
+// Shared with the tool: where data goes, from the free space there is.
+#[allow(dead_code, unreachable_pub)]
+mod placement;
 // Shared with the tool: counting extents and deciding what is worth it.
 #[allow(dead_code, unreachable_pub)]
 mod plan;
