@@ -17,6 +17,9 @@ pub struct Request {
     pub dry_run: bool,
     /// log2 of the pages moved per step.
     pub unit_log2: u32,
+    /// Byte range: offset and size (0: to the end of the file).
+    pub start: u64,
+    pub size: u64,
 }
 
 /// What the kernel did.
@@ -27,7 +30,8 @@ pub struct Outcome {
     pub moved_blocks: u64,
 }
 
-/// Defragments all of `file` (opened read-write from `path`).
+/// Defragments `file` (opened read-write from `path`): all of it, or the
+/// range the request gives.
 pub fn defrag_file(file: &File, path: &Path, req: Request) -> Result<Outcome, Error> {
     let mut flags = req.unit_log2 << uapi::DEFRAG_UNIT_SHIFT;
     if req.goal_only {
@@ -37,6 +41,8 @@ pub fn defrag_file(file: &File, path: &Path, req: Request) -> Result<Outcome, Er
         flags |= uapi::DEFRAG_DRY_RUN;
     }
     let mut data = uapi::DefragData {
+        start_offset: req.start as i64,
+        defrag_size: req.size as i64,
         goal: req.goal,
         flags,
         ..Default::default()

@@ -4,10 +4,11 @@
 use crate::{
     blockmap, defrag,
     error::Error,
-    ext4fs,
+    ext4fs, fsmap,
     layout::{self, Layout, ReadOrder},
     moveext,
     score::Geometry,
+    setplan,
 };
 use indicatif::ProgressBar;
 use nix::{errno::Errno, fcntl::OFlag, sys::statvfs::fstatvfs};
@@ -263,20 +264,11 @@ fn defrag_module(
     progress: &ProgressBar,
 ) -> Result<(), Error> {
     let size = file.metadata().map_err(Error::io(path, "fstat"))?.size();
-    let req = defrag::Request {
-        goal,
-        goal_only: opts.goal_only,
-        dry_run: opts.dry_run,
-        unit_log2: opts.unit_log2,
-    };
-    let out = defrag::defrag_file(file, path, req)?;
-    report.extents_before = out.extents_before;
-    report.extents_after = out.extents_after;
-    report.moved_blocks = out.moved_blocks;
+    defrag_module_range(file, path, opts, goal, (0, 0), report)?;
     progress.inc(report.blocks);
-    report.status = if opts.dry_run && out.moved_blocks > 0 {
+    report.status = if opts.dry_run && report.moved_blocks > 0 {
         Status::DryRun
-    } else if out.moved_blocks > 0 {
+    } else if report.moved_blocks > 0 {
         Status::Done
     } else {
         Status::NothingToGain
@@ -284,6 +276,31 @@ fn defrag_module(
     if report.status == Status::Done {
         check_size(file, path, size)?;
     }
+    Ok(())
+}
+
+/// One `EXT4_IOC_DEFRAG` call for the byte range `(start, size)` (size 0:
+/// to the end); fills the report's counts from the kernel's answer.
+fn defrag_module_range(
+    file: &File,
+    path: &Path,
+    opts: &Options,
+    goal: u64,
+    (start, size): (u64, u64),
+    report: &mut FileReport,
+) -> Result<(), Error> {
+    let req = defrag::Request {
+        goal,
+        goal_only: opts.goal_only,
+        dry_run: opts.dry_run,
+        unit_log2: opts.unit_log2,
+        start,
+        size,
+    };
+    let out = defrag::defrag_file(file, path, req)?;
+    report.extents_before = out.extents_before;
+    report.extents_after = out.extents_after;
+    report.moved_blocks = out.moved_blocks;
     Ok(())
 }
 
@@ -302,6 +319,14 @@ pub fn defrag_path(
         report.blocks = meta.blocks() * 512 / block_size;
         if meta.size() == 0 {
             report.skip("empty");
+            return Ok(());
+        }
+        // A new copy must fit next to the old one: a file larger than the
+        // free space is left as it is, which is no failure.
+        if let Err(Error::Refused { reason, .. }) =
+            check_free_space(&file, path, report.blocks, block_size)
+        {
+            report.skip(&reason);
             return Ok(());
         }
         match backend {
@@ -515,10 +540,15 @@ fn colocate_move_ext(
     Ok((reports, start))
 }
 
-/// Module backend: the set starts at the first free stretch at or after
-/// where `dir` starts that holds all of it (found by letting the module
-/// place a scratch file of the set's size there), and each file's goal is
-/// the block right after the previous file.
+/// Plans made again, per set, when a slot was taken before its file got
+/// there (another writer); after that, files go where the module puts
+/// them.
+const MAX_SET_REPLANS: u32 = 3;
+
+/// Module backend: the whole set is planned from the free space that
+/// GETFSMAP reports, nearest to where `dir` starts (see `setplan`), and
+/// each file is moved into its exact slots with `DEFRAG_GOAL_ONLY`. A
+/// slot that is no longer free makes the rest of the set be planned again.
 fn colocate_module(
     set: SetPlan<'_>,
     opts: &Options,
@@ -535,16 +565,31 @@ fn colocate_module(
         .map_err(Error::sys(dir, "EXT4_IOC_FIBMAP"))?
         .pblk;
     let total: u64 = layouts.iter().flatten().map(Layout::blocks).sum();
-    let mut goal = if total > 0 && !opts.dry_run {
-        reserve_start(dir, block_size, total, dir_start)?
-    } else {
-        dir_start
+    check_free_space(dir_file, dir, total, block_size)?;
+    // Blocks freed by earlier runs count as free once committed.
+    nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
+    let make_plan = |from: usize, goal: u64| -> Result<Vec<Vec<setplan::Segment>>, Error> {
+        let free =
+            fsmap::free_runs(dir_file, block_size).map_err(Error::sys(dir, "FS_IOC_GETFSMAP"))?;
+        let now: Vec<Option<Layout>> = if from == 0 {
+            layouts.to_vec()
+        } else {
+            layouts_of(&files[from..], block_size)
+        };
+        let refs: Vec<Option<&Layout>> = now.iter().map(Option::as_ref).collect();
+        Ok(setplan::plan(&free, goal, &refs))
     };
-    let start = (goal != 0).then_some(goal);
+    let mut plan = make_plan(0, dir_start)?;
+    let mut base = 0;
+    let start = plan.iter().flatten().next().map(|s| s.goal);
+    let mut replans = 0;
     let mut reports = Vec::with_capacity(files.len());
-    for path in files {
+    let mut i = 0;
+    while i < files.len() {
+        let path = &files[i];
         progress.set_message(path.display().to_string());
         let mut report = FileReport::new(path);
+        let segments = plan[i - base].clone();
         let res = (|| -> Result<(), Error> {
             let (file, _) = open_rw(path)?;
             let now = Layout::of(&file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
@@ -553,42 +598,65 @@ fn colocate_module(
                 report.skip("no blocks");
                 return Ok(());
             }
-            defrag_module(&file, path, opts, goal, &mut report, &ProgressBar::hidden())?;
-            progress.inc(report.blocks);
-            goal = if opts.dry_run {
-                goal + now.blocks()
-            } else {
-                Layout::of(&file, block_size)
+            if segments.is_empty() {
+                // No room in the set's plan: on its own, near the set.
+                return defrag_module(
+                    &file,
+                    path,
+                    opts,
+                    start.unwrap_or(dir_start),
+                    &mut report,
+                    &ProgressBar::hidden(),
+                );
+            }
+            let slotted = Options {
+                goal_only: true,
+                ..*opts
+            };
+            report.extents_before = now.extents();
+            let mut moved = 0;
+            for seg in &segments {
+                let range = (
+                    seg.lblk * block_size,
+                    seg.lend.map_or(0, |e| (e - seg.lblk) * block_size),
+                );
+                defrag_module_range(&file, path, &slotted, seg.goal, range, &mut report)?;
+                moved += report.moved_blocks;
+            }
+            report.moved_blocks = moved;
+            report.extents_before = now.extents();
+            if !opts.dry_run {
+                report.extents_after = Layout::of(&file, block_size)
                     .map_err(Error::sys(path, "FS_IOC_FIEMAP"))?
-                    .end_pblk()
-                    .unwrap_or(goal)
+                    .extents();
+            }
+            report.status = if moved == 0 {
+                Status::NothingToGain
+            } else if opts.dry_run {
+                Status::DryRun
+            } else {
+                Status::Done
             };
             Ok(())
         })();
-        reports.push(match res {
-            Ok(()) => report,
-            Err(e) => report.fail(&e),
-        });
+        match res {
+            // The slot was taken: plan the rest of the set again from there.
+            Err(e)
+                if e.errno() == Some(Errno::ENOSPC)
+                    && replans < MAX_SET_REPLANS
+                    && !segments.is_empty() =>
+            {
+                replans += 1;
+                nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
+                plan = make_plan(i, segments[0].goal)?;
+                base = i;
+                continue;
+            }
+            Ok(()) => reports.push(report),
+            Err(e) => reports.push(report.fail(&e)),
+        }
+        progress.inc(reports.last().map_or(0, |r| r.blocks));
+        i += 1;
     }
     Ok((reports, start))
-}
-
-/// Where a free stretch of `blocks` blocks at or after `goal` starts: a
-/// scratch file of that size is given blocks anywhere, then moved by the
-/// module to the goal, looked at and dropped.
-fn reserve_start(dir: &Path, block_size: u64, blocks: u64, goal: u64) -> Result<u64, Error> {
-    let scratch = moveext::donor_in(dir).map_err(Error::io(dir, "open(O_TMPFILE) scratch"))?;
-    moveext::allocate(&scratch, 0, blocks, block_size).map_err(Error::sys(dir, "fallocate"))?;
-    let req = defrag::Request {
-        goal,
-        ..Default::default()
-    };
-    defrag::defrag_file(&scratch, dir, req)?;
-    let placed = Layout::of(&scratch, block_size).map_err(Error::sys(dir, "FS_IOC_FIEMAP"))?;
-    drop(scratch);
-    // Blocks freed in a running transaction are reused only once it has
-    // committed: commit now, so that the files can go there.
-    let dir_file = File::open(dir).map_err(Error::io(dir, "open"))?;
-    nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
-    Ok(placed.first_pblk().unwrap_or(goal))
 }
