@@ -35,7 +35,7 @@ tool: deps
 initramfs: module tool
 	scripts/initramfs.sh $(BUILD)/initramfs.cpio.gz ext4_defrag.ko $(TOOL)
 
-check-host: kernel
+check-host: kernel tool
 	scripts/check-host.sh $(KDIR)
 
 test: check-host initramfs

@@ -17,6 +17,21 @@ cargo fmt "${manifest[@]}" --check
 cargo clippy "${manifest[@]}" --locked --all-targets -- -D warnings
 cargo test "${manifest[@]}" --locked
 
+echo "check: seeded layouts, stock backend (tests/layouts.sh)" >&2
+# The module's counterpart runs in QEMU (tests/guest/test-40-layouts.sh).
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+seeds=${E4D_HOST_SEEDS:-$(seq 1 20)}
+for seed in $seeds; do
+	E4DEFRAG=$top/tools/e4defrag/target/release/e4defrag \
+	FRAGGEN=$top/tools/e4defrag/target/release/fraggen WORK=$work \
+		tests/layouts.sh "$seed" move-ext
+done | tee "$work/layouts.log" | grep -v "^E4D-RESULT: PASS"
+passed=$(grep -c "^E4D-RESULT: PASS" "$work/layouts.log" || true)
+failed=$(grep -c "^E4D-RESULT: FAIL" "$work/layouts.log" || true)
+echo "check: layouts: $passed passed, $failed failed" >&2
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] || exit 1
+
 echo "check: checkpatch (patches/)" >&2
 (cd "$kdir" && scripts/checkpatch.pl --quiet "$top"/patches/*.patch)
 

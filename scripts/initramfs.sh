@@ -40,6 +40,9 @@ for applet in $(/bin/busybox --list); do
 done
 
 copy_with_libs "$tool" /usr/sbin/e4defrag
+# The seeded layout generator of the property tests, next to the tool.
+copy_with_libs "$(dirname "$tool")/fraggen" /usr/sbin/fraggen
+install -m 755 "$top"/tests/layouts.sh "$root/bin/layouts.sh"
 install -m 644 "$ko" "$root/lib/modules/ext4_defrag.ko"
 chmod 755 "$root"
 install -m 755 "$top"/tests/guest/init "$root/init"

@@ -133,13 +133,16 @@ def main():
     ap.add_argument("--kill-at-percent", default="25,50,75",
                     help="crash scenarios: kill QEMU once the defrag has read "
                          "this percentage of the file's data")
+    ap.add_argument("--append", default="",
+                    help="more kernel command line for the main boot, e.g. "
+                         "'e4d.tests=40 e4d.seeds=7,8' (see tests/guest/init)")
     args = ap.parse_args()
     args.log_file = open(args.log, "w") if args.log else None
 
     run = Run()
     with tempfile.TemporaryDirectory(prefix="e4d-qemu-") as tmp:
         disk = new_disk(tmp, args.disk_mib)
-        done, _, secs = boot(args, args.mode, disk, run)
+        done, _, secs = boot(args, args.mode, disk, run, args.append)
         print(f"qemu: {args.mode} boot ran {secs:.1f} s ({args.accel})")
         if args.mode in ("demo", "bench"):
             return 0 if done and run.crash is None else 1

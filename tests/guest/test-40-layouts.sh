@@ -1,0 +1,18 @@
+#!/bin/sh
+# Property tests on seeded layouts nobody tuned the module for (see
+# tests/layouts.sh): each seed's image is defragmented once with the
+# module and once, on a copy, with the stock EXT4_IOC_MOVE_EXT path, and
+# the module must do no worse. Seeds 1-5 cover 1 KiB blocks (1, 5), a
+# 2 GiB filesystem (2), a file of 3000-5000 extents (3) and sparse files
+# (2, 4). E4D_LAYOUT_SEEDS on the kernel command line picks others.
+. /bin/lib.sh
+lsmod | grep -q ext4_defrag || insmod $KO
+seeds="1 2 3 4 5"
+for arg in $(cat /proc/cmdline); do
+	case $arg in e4d.seeds=*) seeds=$(echo "${arg#e4d.seeds=}" | tr , ' ') ;; esac
+done
+mkdir -p /tmp/layouts
+for seed in $seeds; do
+	echo "== layout seed $seed"
+	WORK=/tmp/layouts /bin/layouts.sh "$seed" module move-ext
+done

@@ -1,0 +1,404 @@
+//! `fraggen`: seeded fragmented ext4 layouts for the property tests (host
+//! and QEMU), so that the tool and the module are tried on layouts nobody
+//! tuned them for. Not installed for users.
+//!
+//! ```text
+//! fraggen params SEED            block size, filesystem size (MiB) and
+//!                                the layout's knobs for SEED
+//! fraggen build SEED MOUNTPOINT  fill a fresh, mounted ext4 with the layout
+//! fraggen copy SRC DST           copy a sparse image, holes kept
+//! fraggen expect FILE GOAL|fit   where the placement contract puts FILE's
+//!                                data for GOAL (from FS_IOC_GETFSMAP)
+//! ```
+//!
+//! `build` fills all free space with fallocated filler files (no data is
+//! written), then, file by file, frees holes in the fillers and writes the
+//! file into them, so that its extents follow the holes: files of 1 to
+//! 5000 extents, sparse files, a 300-file set in a deep tree and large
+//! files. Last it frees holes of every size (1 block to tens of MiB) all
+//! over the disk, the last blocks of the filesystem among them, for the
+//! defragmenter to use. The same seed on the same kernel gives the same
+//! sequence of operations; mount with `nodelalloc` so that blocks are
+//! allocated by the writes themselves.
+
+use e4defrag::{fsmap, layout::Layout, placement};
+use nix::fcntl::{fallocate, FallocateFlags};
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{Read, Seek, SeekFrom, Write},
+    os::{fd::AsRawFd, unix::fs::FileExt},
+    path::{Path, PathBuf},
+    process::exit,
+};
+
+/// xorshift64*: small, deterministic, good enough to vary layouts.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    /// A size spread over orders of magnitude: `lo..=hi`, log-uniform.
+    fn log_range(&mut self, lo: u64, hi: u64) -> u64 {
+        let (a, b) = ((lo.max(1) as f64).ln(), (hi as f64).ln());
+        let x = a + (b - a) * (self.next() % 1_000_000) as f64 / 1_000_000.0;
+        (x.exp() as u64).clamp(lo, hi)
+    }
+}
+
+/// The layout's knobs, all from the seed.
+#[derive(Debug)]
+struct Params {
+    block_size: u64,
+    fs_mib: u64,
+    /// Extents of the big fragmented files.
+    big_extents: Vec<u64>,
+    /// Files in the set (`boot/`).
+    set_files: u64,
+    /// Share of the disk freed at the end, in percent.
+    free_percent: u64,
+}
+
+impl Params {
+    fn of(seed: u64) -> Params {
+        let mut rng = Rng::new(seed ^ 0x5eed);
+        // Every fourth seed: 1 KiB blocks (deeper trees, more groups);
+        // every fifth a filesystem of 2 GiB or more.
+        let block_size = if seed % 4 == 1 { 1024 } else { 4096 };
+        let fs_mib = if seed % 5 == 2 {
+            rng.range(2048, 2560)
+        } else if block_size == 1024 {
+            rng.range(192, 512)
+        } else {
+            rng.range(256, 1024)
+        };
+        let mut big_extents = vec![1, rng.log_range(2, 60), rng.log_range(100, 1500)];
+        if seed.is_multiple_of(3) {
+            big_extents.push(rng.range(3000, 5000));
+        }
+        Params {
+            block_size,
+            fs_mib,
+            big_extents,
+            set_files: rng.range(60, 300),
+            free_percent: rng.range(12, 40),
+        }
+    }
+}
+
+fn die(msg: impl std::fmt::Display) -> ! {
+    eprintln!("fraggen: {msg}");
+    exit(2)
+}
+
+/// Deterministic file content.
+fn content(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        out.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// The filler files that hold all the space not given to files yet.
+struct Fillers {
+    files: Vec<File>,
+    /// Logical size of each, in blocks.
+    blocks: Vec<u64>,
+    bs: u64,
+}
+
+impl Fillers {
+    /// Fallocates the free space of `dir`'s filesystem into `n` fillers.
+    fn fill(dir: &Path, n: usize, bs: u64) -> Fillers {
+        fs::create_dir_all(dir).unwrap_or_else(|e| die(e));
+        let st = nix::sys::statvfs::statvfs(dir).unwrap_or_else(|e| die(e));
+        let free = st.blocks_free() * st.fragment_size() / bs;
+        let mut files = Vec::new();
+        let mut blocks = Vec::new();
+        for i in 0..n {
+            let f = OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .read(true)
+                .write(true)
+                .open(dir.join(format!("filler{i}")))
+                .unwrap_or_else(|e| die(e));
+            // The last one takes what is left, shrinking until it fits.
+            let mut want = if i + 1 == n { free } else { free / n as u64 };
+            let mut got = 0;
+            while want > 0 {
+                let r = fallocate(
+                    f.as_raw_fd(),
+                    FallocateFlags::empty(),
+                    (got * bs) as i64,
+                    (want * bs) as i64,
+                );
+                match r {
+                    Ok(()) => {
+                        got += want;
+                        if i + 1 < n {
+                            break;
+                        }
+                    }
+                    Err(_) => want /= 2,
+                }
+            }
+            files.push(f);
+            blocks.push(got);
+        }
+        Fillers { files, blocks, bs }
+    }
+
+    /// Frees `len` blocks of a random filler at a random place (only where
+    /// blocks are still allocated, so the count is real).
+    fn punch(&mut self, rng: &mut Rng, len: u64) -> u64 {
+        let i = rng.range(0, self.files.len() as u64 - 1) as usize;
+        if self.blocks[i] <= len {
+            return 0;
+        }
+        let at = rng.range(0, self.blocks[i] - len);
+        self.punch_at(i, at, len)
+    }
+
+    fn punch_at(&mut self, i: usize, at: u64, len: u64) -> u64 {
+        let r = fallocate(
+            self.files[i].as_raw_fd(),
+            FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
+            (at * self.bs) as i64,
+            (len * self.bs) as i64,
+        );
+        r.map_or(0, |()| len)
+    }
+
+    /// Frees the filler blocks that end the filesystem: `len` blocks up
+    /// to the last allocated block of any filler.
+    fn punch_end(&mut self, len: u64) {
+        let mut best: Option<(usize, u64, u64)> = None; // filler, lend, pend
+        for (i, f) in self.files.iter().enumerate() {
+            let l = Layout::of(f, self.bs).unwrap_or_else(|e| die(e));
+            if let Some(r) = l.runs.iter().max_by_key(|r| r.pend()) {
+                if best.is_none_or(|(_, _, p)| r.pend() > p) {
+                    best = Some((i, r.lend(), r.pend()));
+                }
+            }
+        }
+        if let Some((i, lend, _)) = best {
+            let len = len.min(lend);
+            self.punch_at(i, lend - len, len);
+        }
+    }
+}
+
+/// Free blocks of `dir`'s filesystem, in `bs` units.
+fn free_blocks(dir: &Path, bs: u64) -> u64 {
+    let st = nix::sys::statvfs::statvfs(dir).unwrap_or_else(|e| die(e));
+    st.blocks_free() * st.fragment_size() / bs
+}
+
+fn sync_fs(dir: &Path) {
+    let f = File::open(dir).unwrap_or_else(|e| die(e));
+    nix::unistd::syncfs(f.as_raw_fd()).unwrap_or_else(|e| die(e));
+}
+
+/// Writes `blocks` blocks of content into `path`; with `sparse`, only
+/// every other stretch of up to 16 blocks (the rest stay holes).
+fn write_file(path: &Path, seed: u64, blocks: u64, bs: u64, sparse: bool) {
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).unwrap_or_else(|e| die(e));
+    }
+    let f = File::create(path).unwrap_or_else(|e| die(format!("{}: {e}", path.display())));
+    let data = content(seed, (blocks * bs) as usize);
+    let mut rng = Rng::new(seed);
+    let mut at = 0u64;
+    let mut lblk = 0u64;
+    while at < blocks {
+        let n = if sparse { rng.range(1, 16) } else { 256 }.min(blocks - at);
+        let buf = &data[(at * bs) as usize..((at + n) * bs) as usize];
+        f.write_all_at(buf, lblk * bs).unwrap_or_else(|e| die(e));
+        at += n;
+        lblk += n;
+        if sparse {
+            lblk += rng.range(1, 64);
+        }
+    }
+    f.sync_all().unwrap_or_else(|e| die(e));
+}
+
+fn build(seed: u64, mnt: &Path) {
+    let p = Params::of(seed);
+    let bs = p.block_size;
+    let mut rng = Rng::new(seed);
+    let fill_dir = mnt.join("fill");
+    let mut fillers = Fillers::fill(&fill_dir, 16, bs);
+    let per_mib = (1 << 20) / bs;
+    let mut files: Vec<(PathBuf, u64)> = Vec::new();
+    let mut written = 0u64;
+
+    // Big files, each into holes freed just for it: about `extents` holes
+    // whose sizes add up to the file.
+    for (k, &extents) in p.big_extents.iter().enumerate() {
+        let blocks = if extents == 1 {
+            rng.range(per_mib, 4 * per_mib)
+        } else {
+            (extents * rng.range(1, 6)).max(rng.range(per_mib / 2, 8 * per_mib)) / extents * extents
+        };
+        let hole = (blocks / extents).max(1);
+        // Holes of about `hole` blocks until the file and its tree blocks
+        // fit (a punch of a place already free frees nothing).
+        let need = free_blocks(mnt, bs) + blocks + 16 + blocks / 64;
+        let mut tries = 0;
+        while free_blocks(mnt, bs) < need && tries < extents * 8 + 256 {
+            let len = rng.range(hole.div_ceil(2), hole + hole / 2);
+            fillers.punch(&mut rng, len);
+            tries += 1;
+        }
+        sync_fs(mnt);
+        let sparse = k == 2 && seed.is_multiple_of(2);
+        let path = mnt.join(format!("big/big{k}"));
+        write_file(&path, seed * 1000 + k as u64, blocks, bs, sparse);
+        files.push((path, blocks));
+        written += blocks;
+    }
+
+    // The set: small files in a deep tree, each written after freeing
+    // holes somewhere on the disk, so that the set ends up scattered.
+    for i in 0..p.set_files {
+        let depth = rng.range(0, 6);
+        let mut dir = mnt.join("boot");
+        for d in 0..depth {
+            dir = dir.join(format!("d{}", (i + d) % 7));
+        }
+        let blocks = rng.log_range(1, 256 * 1024 / bs);
+        let need = free_blocks(mnt, bs) + blocks + 8;
+        let mut tries = 0;
+        while free_blocks(mnt, bs) < need && tries < 1000 {
+            let len = rng.log_range(1, blocks.max(2));
+            fillers.punch(&mut rng, len);
+            tries += 1;
+        }
+        sync_fs(mnt);
+        let path = dir.join(format!("f{i:03}"));
+        write_file(&path, seed * 1000 + 100 + i, blocks, bs, false);
+        files.push((path, blocks));
+        written += blocks;
+    }
+
+    // Free space for the defragmenter: holes of every size all over the
+    // disk, and a run at its very end.
+    let total_blocks = p.fs_mib * per_mib;
+    let target = free_blocks(mnt, bs) + total_blocks * p.free_percent / 100;
+    let mut tries = 0;
+    while free_blocks(mnt, bs) < target && tries < 100_000 {
+        let len = rng.log_range(1, (12 * per_mib).min(target / 4).max(2));
+        fillers.punch(&mut rng, len);
+        tries += 1;
+    }
+    fillers.punch_end(rng.range(1, 4 * per_mib));
+    sync_fs(mnt);
+    println!(
+        "seed {seed}: {} B blocks, {} MiB, {} files ({} blocks written), {} % freed, big files {:?} extents asked",
+        bs,
+        p.fs_mib,
+        files.len(),
+        written,
+        p.free_percent,
+        p.big_extents
+    );
+}
+
+/// Copies `src` to `dst`, only the data of a sparse file (SEEK_DATA).
+fn copy_sparse(src: &Path, dst: &Path) {
+    let mut s = File::open(src).unwrap_or_else(|e| die(e));
+    let len = s.metadata().unwrap_or_else(|e| die(e)).len();
+    let mut d = File::create(dst).unwrap_or_else(|e| die(e));
+    d.set_len(len).unwrap_or_else(|e| die(e));
+    let fd = s.as_raw_fd();
+    let mut at = 0i64;
+    let mut buf = vec![0u8; 1 << 20];
+    use nix::unistd::{lseek, Whence};
+    while (at as u64) < len {
+        let Ok(data) = lseek(fd, at, Whence::SeekData) else {
+            break;
+        };
+        let hole = lseek(fd, data, Whence::SeekHole).unwrap_or(len as i64);
+        s.seek(SeekFrom::Start(data as u64))
+            .unwrap_or_else(|e| die(e));
+        d.seek(SeekFrom::Start(data as u64))
+            .unwrap_or_else(|e| die(e));
+        let mut left = (hole - data) as usize;
+        while left > 0 {
+            let n = left.min(buf.len());
+            s.read_exact(&mut buf[..n]).unwrap_or_else(|e| die(e));
+            d.write_all(&buf[..n]).unwrap_or_else(|e| die(e));
+            left -= n;
+        }
+        at = hole;
+    }
+    d.sync_all().unwrap_or_else(|e| die(e));
+}
+
+/// Where the placement contract puts `path`'s data for `goal`, from the
+/// free space GETFSMAP reports: "GOAL START DISTANCE" (or "GOAL none").
+/// GOAL `fit` picks a goal inside the largest free run, with room for the
+/// file from there.
+fn expect(path: &Path, goal: &str) {
+    let f = File::open(path).unwrap_or_else(|e| die(e));
+    let st = nix::sys::statvfs::fstatvfs(&f).unwrap_or_else(|e| die(e));
+    let bs = st.block_size();
+    let want = Layout::of(&f, bs).unwrap_or_else(|e| die(e)).blocks();
+    let free = fsmap::free_runs(&f, bs).unwrap_or_else(|e| die(format!("GETFSMAP: {e}")));
+    let goal = match goal {
+        "fit" => match free.iter().max_by_key(|r| r.len) {
+            Some(r) if r.len >= want => r.start + (r.len - want) / 2,
+            _ => {
+                println!("0 none");
+                return;
+            }
+        },
+        n => n
+            .parse()
+            .unwrap_or_else(|_| die(format!("not a goal: {n}"))),
+    };
+    let mut scan = |g: &mut dyn FnMut(placement::Run)| -> Result<(), ()> {
+        free.iter().for_each(|r| g(*r));
+        Ok(())
+    };
+    match placement::nearest_whole(&mut scan, goal, want, &[]) {
+        Ok(Some((start, dist))) => println!("{goal} {start} {dist}"),
+        _ => println!("{goal} none"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let num = |s: &str| {
+        s.parse::<u64>()
+            .unwrap_or_else(|_| die(format!("not a number: {s}")))
+    };
+    match args.get(1).map(String::as_str) {
+        Some("params") if args.len() == 3 => {
+            let p = Params::of(num(&args[2]));
+            println!("{} {} {}", p.block_size, p.fs_mib, p.set_files);
+        }
+        Some("build") if args.len() == 4 => build(num(&args[2]), Path::new(&args[3])),
+        Some("copy") if args.len() == 4 => copy_sparse(Path::new(&args[2]), Path::new(&args[3])),
+        Some("expect") if args.len() == 4 => expect(Path::new(&args[2]), &args[3]),
+        _ => die("usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL"),
+    }
+}
