@@ -178,9 +178,11 @@ fn allocate(
         let (mut lblk, end) = (u64::from(l), u64::from(l) + u64::from(m.len));
         while lblk < end {
             let Some(r) = cursor.peek(&pieces[..placed.pieces], end - lblk) else {
-                // The plan is used up: plan the rest next to the last run.
+                // The plan is used up: plan the rest next to the last run
+                // (at least this stretch, should a writer have filled a
+                // hole since the count).
                 let goal = after.next_pblk().unwrap_or(0);
-                placed = plan(inode, goal, left, pieces)?;
+                placed = plan(inode, goal, left.max(end - lblk), pieces)?;
                 cursor = Cursor::default();
                 if placed.pieces == 0 {
                     return Err(ENOSPC);
@@ -206,7 +208,7 @@ fn allocate(
                 // Another writer was quicker: plan again for the rest.
                 Err(e) if e.to_errno() == ENOSPC.to_errno() && replans < MAX_REPLANS => {
                     replans += 1;
-                    placed = plan(inode, r.start, left, pieces)?;
+                    placed = plan(inode, r.start, left.max(end - lblk), pieces)?;
                     cursor = Cursor::default();
                     if placed.pieces == 0 {
                         return Err(ENOSPC);

@@ -78,27 +78,31 @@ for b in $backends; do
 	eval "img_$(echo "$b" | tr - _)=$cp_img"
 done
 
+# uptime_s: seconds since boot, to 10 ms; elapsed A B: B - A.
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
 # run_backend B: per-file defrag of big/*, then -r boot; records per-file
 # extents and the set's discontinuities in $WORK/layout.B.*.
 run_backend() {
 	b=$1
 	eval "bimg=\$img_$(echo "$b" | tr - _)"
 	mount_img "$bimg" || { fail "$b-mount" "mount failed"; return; }
-	start=$(date +%s)
+	start=$(uptime_s)
 	if out=$($E4DEFRAG --backend "$b" "$mnt"/big/* 2>&1); then
 		pass "$b-files-no-error"
 	else
 		fail "$b-files-no-error" "$(echo "$out" | grep -v '^$' | tail -3)"
 	fi
 	echo "== $b: $(echo "$out" | tail -1)"
-	mid=$(date +%s)
+	mid=$(uptime_s)
 	if rout=$($E4DEFRAG --backend "$b" -r "$mnt"/boot 2>&1); then
 		pass "$b-set-no-error"
 	else
 		fail "$b-set-no-error" "$(echo "$rout" | grep -v '^$' | tail -3)"
 	fi
-	end=$(date +%s)
-	echo "== $b: $(echo "$rout" | grep 'read-order') ($((mid - start)) s files, $((end - mid)) s set)"
+	end=$(uptime_s)
+	echo "== $b: $(echo "$rout" | grep 'read-order') ($(elapsed "$start" "$mid") s files, $(elapsed "$mid" "$end") s set)"
 	echo "$rout" | sed -n 's/.*discontinuities \([0-9]*\) -> \([0-9]*\).*/\1 \2/p' | head -1 \
 		> "$WORK/layout.$b.set"
 	read -r dbefore dafter < "$WORK/layout.$b.set" || { dbefore=0; dafter=-1; }

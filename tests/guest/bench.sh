@@ -63,6 +63,7 @@ run() {
 run "EXT4_IOC_DEFRAG 1 page" e4defrag --unit-log2 0
 run "EXT4_IOC_DEFRAG 16 pages" e4defrag --unit-log2 4
 run "EXT4_IOC_DEFRAG 256 pages" e4defrag --unit-log2 8
+run "EXT4_IOC_DEFRAG 2048 pages" e4defrag --unit-log2 11
 run "e4defrag --backend move-ext" e4defrag --backend move-ext
 run "e2fsprogs e4defrag (MOVE_EXT)" e2fsprogs-e4defrag
 # With a goal: the start of the 100 MiB that were freed last.
