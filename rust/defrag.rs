@@ -134,13 +134,33 @@ fn plan(inode: &Inode<'_>, goal: u64, want: u64, pieces: &mut [Run]) -> Result<P
     )
 }
 
+/// One past the end of the stretch of data (no holes) that starts at
+/// `lblk`, within `range`.
+fn stretch_end(inode: &Inode<'_>, mut lblk: u64, range: BlockRange) -> Result<u64> {
+    while lblk < range.end {
+        let m = inode.map_block(lblk as u32, (range.end - lblk) as u32)?;
+        if !matches!(m.state, MapState::Mapped | MapState::Unwritten) {
+            break;
+        }
+        lblk += u64::from(m.len.max(1));
+    }
+    Ok(lblk.min(range.end))
+}
+
 /// The layout the data of `range` would have in `pieces` (of a plan for
-/// all of it; a partial plan gives the layout of the part it holds).
+/// all of it; a partial plan gives the layout of the part it holds, and
+/// so a lower bound of the extents). Stretches are placed as
+/// [`allocate`] places them.
 fn predict(inode: &Inode<'_>, range: BlockRange, pieces: &[Run]) -> Result<ExtentCounter> {
     let mut after = ExtentCounter::default();
     let mut cursor = Cursor::default();
+    let mut stretch = range.start;
     for_each_run(inode, range, |l, m| {
         let (mut lblk, end) = (u64::from(l), u64::from(l) + u64::from(m.len));
+        if lblk >= stretch {
+            stretch = stretch_end(inode, lblk, range)?;
+            cursor.start_stretch(pieces, stretch - lblk);
+        }
         while let Some(r) = cursor.peek(pieces, end - lblk) {
             after.push(lblk, r.start, r.len);
             cursor.advance(r.len);
@@ -174,8 +194,13 @@ fn allocate(
     let mut left = want;
     let mut replans = 0;
     let mut data_end = range.start;
+    let mut stretch = range.start;
     for_each_run(inode, range, |l, m| {
         let (mut lblk, end) = (u64::from(l), u64::from(l) + u64::from(m.len));
+        if lblk >= stretch {
+            stretch = stretch_end(inode, lblk, range)?;
+            cursor.start_stretch(&pieces[..placed.pieces], stretch - lblk);
+        }
         while lblk < end {
             let Some(r) = cursor.peek(&pieces[..placed.pieces], end - lblk) else {
                 // The plan is used up: plan the rest next to the last run

@@ -264,6 +264,20 @@ impl Cursor {
     pub fn advance(&mut self, n: u64) {
         self.used += n;
     }
+
+    /// A stretch of `len` blocks of data (between holes) starts here. If
+    /// it would start inside a piece whose rest cannot hold it, the rest
+    /// is left and the stretch starts at the next piece: splitting a
+    /// stretch costs an extent, skipping costs none. A stretch at the
+    /// start of a piece is never moved on, so the pieces always advance.
+    pub fn start_stretch(&mut self, pieces: &[Run], len: u64) {
+        if let Some(piece) = pieces.get(self.piece) {
+            if self.used > 0 && piece.len - self.used.min(piece.len) < len {
+                self.piece += 1;
+                self.used = 0;
+            }
+        }
+    }
 }
 
 /// Blocks from `pblk` to the end of its block group: an allocation at an

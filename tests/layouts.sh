@@ -66,18 +66,6 @@ echo "== $($FRAGGEN build "$seed" "$mnt" 2>&1)"
 	xargs sha256sum < "$WORK/layout.files" > "$WORK/layout.sums")
 extents_of_big > "$WORK/layout.before"
 umount_img
-first=1
-for b in $backends; do
-	if [ $first -eq 1 ]; then
-		cp_img=$img
-		first=0
-	else
-		cp_img=$WORK/layout-$seed-$b.img
-		$FRAGGEN copy "$img" "$cp_img"
-	fi
-	eval "img_$(echo "$b" | tr - _)=$cp_img"
-done
-
 # uptime_s: seconds since boot, to 10 ms; elapsed A B: B - A.
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -86,7 +74,10 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # extents and the set's discontinuities in $WORK/layout.B.*.
 run_backend() {
 	b=$1
-	eval "bimg=\$img_$(echo "$b" | tr - _)"
+	# Each backend works on its own copy of the untouched image, made
+	# only now so that two copies never take room at once.
+	bimg=$WORK/layout-$seed-$b.img
+	$FRAGGEN copy "$img" "$bimg" || { fail "$b-copy" "cannot copy the image to $WORK"; return; }
 	mount_img "$bimg" || { fail "$b-mount" "mount failed"; return; }
 	start=$(uptime_s)
 	if out=$($E4DEFRAG --backend "$b" "$mnt"/big/* 2>&1); then
@@ -133,6 +124,7 @@ run_backend() {
 	else
 		fail "$b-e2fsck" "$(grep -v '^e2fsck\|^Pass' "$WORK/layout.fsck" | head -3)"
 	fi
+	rm -f "$bimg"
 }
 
 # check_goal: a file placed at a goal lands where the contract says: at
@@ -199,10 +191,6 @@ if [ $both = yes ]; then
 		fail module-set-vs-move-ext "discontinuities module $dm, move-ext $dx"
 	fi
 fi
-for b in $backends; do
-	eval "bimg=\$img_$(echo "$b" | tr - _)"
-	rm -f "$bimg"
-done
 rm -f "$img"
 rmdir "$mnt" 2>/dev/null
 exit 0

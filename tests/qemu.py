@@ -77,7 +77,7 @@ def boot(args, mode, disk, run, extra=""):
     With mode crash-run, QEMU is killed (SIGKILL, a power cut) as soon as
     the guest prints E4D-KILL. Returns (finished, killed, seconds)."""
     cmd = [
-        "qemu-system-x86_64", "-accel", args.accel, "-m", "1024", "-smp", "2",
+        "qemu-system-x86_64", "-accel", args.accel, "-m", "1536", "-smp", "2",
         "-nographic", "-no-reboot", "-kernel", args.kernel, "-initrd", args.initrd,
         "-append", f"console=ttyS0 quiet panic=-1 e4d.mode={mode} {extra}".strip(),
         "-drive", f"file={disk},if=virtio,format=raw",

@@ -11,8 +11,12 @@ seeds="1 2 3 4 5"
 for arg in $(cat /proc/cmdline); do
 	case $arg in e4d.seeds=*) seeds=$(echo "${arg#e4d.seeds=}" | tr , ' ') ;; esac
 done
+# The images live in RAM: a tmpfs of its own, bigger than /tmp's default
+# half of it (one image and one working copy at a time, a few hundred MiB).
 mkdir -p /tmp/layouts
+mount -t tmpfs -o size=75% tmpfs /tmp/layouts
 for seed in $seeds; do
 	echo "== layout seed $seed"
 	WORK=/tmp/layouts /bin/layouts.sh "$seed" module move-ext
 done
+umount /tmp/layouts

@@ -322,16 +322,29 @@ pub fn defrag_path(
             return Ok(());
         }
         // A new copy must fit next to the old one: a file larger than the
-        // free space is left as it is, which is no failure.
-        if let Err(Error::Refused { reason, .. }) =
-            check_free_space(&file, path, report.blocks, block_size)
-        {
-            report.skip(&reason);
-            return Ok(());
-        }
+        // free space is left as it is, which is no failure. The module
+        // knows best (it may use the blocks reserved for root): it says
+        // ENOSPC before it moves anything.
         match backend {
-            Backend::Module => defrag_module(&file, path, opts, opts.goal, &mut report, progress),
+            Backend::Module => {
+                match defrag_module(&file, path, opts, opts.goal, &mut report, progress) {
+                    Err(Error::Sys {
+                        errno: Errno::ENOSPC,
+                        ..
+                    }) if !opts.goal_only => {
+                        report.skip("no room for a new copy (EXT4_IOC_DEFRAG: ENOSPC)");
+                        Ok(())
+                    }
+                    res => res,
+                }
+            }
             Backend::MoveExt => {
+                if let Err(Error::Refused { reason, .. }) =
+                    check_free_space(&file, path, report.blocks, block_size)
+                {
+                    report.skip(&reason);
+                    return Ok(());
+                }
                 defrag_move_ext(&file, path, geo, block_size, opts, &mut report, progress)
             }
         }

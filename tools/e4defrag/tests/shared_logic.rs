@@ -227,6 +227,16 @@ fn cursor_hands_out_the_pieces_in_order() {
     assert_eq!(c.peek(&pieces, 9), Some(run(100, 3)));
     c.advance(3);
     assert_eq!(c.peek(&pieces, 9), None);
+    // A stretch that the rest of a piece cannot hold starts at the next
+    // piece; at the start of a piece it stays (and is split).
+    let mut c = placement::Cursor::default();
+    c.start_stretch(&pieces, 4);
+    c.advance(4);
+    c.start_stretch(&pieces, 2);
+    assert_eq!(c.peek(&pieces, 9), Some(run(100, 3)));
+    let mut c = placement::Cursor::default();
+    c.start_stretch(&pieces, 7);
+    assert_eq!(c.peek(&pieces, 9), Some(run(10, 5)));
     assert_eq!(placement::to_group_end(32768 + 5, 0, 32768), 32763);
     assert_eq!(placement::to_group_end(8192, 1, 8192), 1);
 }
