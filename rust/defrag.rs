@@ -126,6 +126,27 @@ const MAX_ALLOC: u64 = 32767;
 /// `pieces`, from the free space as the block allocator sees it now.
 fn plan(inode: &Inode<'_>, goal: u64, want: u64, pieces: &mut [Run]) -> Result<Placement> {
     let end = inode.info().blocks_count;
+    // Rule 1 first, from the bitmaps of the goal's groups only: the free
+    // run at the goal holds it (the common case of a planned slot).
+    let mut at_goal = 0u64;
+    if want > 0 && !pieces.is_empty() && goal < end {
+        inode.free_runs(goal, goal.saturating_add(want).min(end), |r| {
+            if r.start == goal + at_goal {
+                at_goal += r.len;
+            }
+        })?;
+        if at_goal >= want {
+            pieces[0] = Run {
+                start: goal,
+                len: want,
+            };
+            return Ok(Placement {
+                pieces: 1,
+                blocks: want,
+                whole: true,
+            });
+        }
+    }
     placement::place(
         |f: &mut dyn FnMut(Run)| inode.free_runs(0, end, f),
         goal,
@@ -369,9 +390,11 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
         }
     }
     drop(donor);
-    if req.moved_blocks > 0 {
-        // A tree that held thousands of extents keeps its blocks and depth
-        // after the move; make it as shallow as the extents left allow.
+    // A tree that held thousands of extents keeps its blocks and depth
+    // after the move; make it as shallow as the extents left allow. A
+    // range of at most four extents did not make the tree deep (and the
+    // shrink's transaction is a fair part of moving a small file).
+    if req.moved_blocks > 0 && before.extents() > 4 {
         inode.shrink_extent_tree()?;
     }
     req.extents_after = count_extents(&inode, range)?.extents();

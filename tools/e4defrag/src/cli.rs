@@ -60,12 +60,13 @@ pub struct Cli {
     )]
     pub goal: u64,
 
-    /// Fail rather than place the data outside the goal's block group.
+    /// Fail (ENOSPC) unless the data can start exactly at the goal.
     #[arg(long, requires = "goal")]
     pub goal_only: bool,
 
-    /// Module move unit as log2 of pages (0: one page per step).
-    #[arg(long, value_name = "LOG2", default_value_t = 0)]
+    /// Module move unit as log2 of pages (0: one page per step; the
+    /// default 11, 8 MiB, is what the stock backend moves per call).
+    #[arg(long, value_name = "LOG2", default_value_t = 11)]
     pub unit_log2: u32,
 
     /// Print where the given logical blocks of each PATH are, and exit.

@@ -638,7 +638,9 @@ fn colocate_module(
             }
             report.moved_blocks = moved;
             report.extents_before = now.extents();
-            if !opts.dry_run {
+            // One call for the whole file counted its extents after;
+            // several ranges are counted again as a whole.
+            if !opts.dry_run && segments.len() > 1 {
                 report.extents_after = Layout::of(&file, block_size)
                     .map_err(Error::sys(path, "FS_IOC_FIEMAP"))?
                     .extents();
