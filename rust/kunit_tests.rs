@@ -138,15 +138,10 @@ extern "C" fn extent_counting_and_gain(_test: *mut bindings::kunit) {
 /// placement and its pieces (at most 4).
 fn place(free: &[Run], goal: u64, want: u64) -> (Placement, [Run; 4]) {
     let mut buf = [Run::default(); 4];
-    let scan = |f: &mut dyn FnMut(Run)| -> Result<(), ()> {
-        free.iter().for_each(|r| f(*r));
-        Ok(())
+    let p = match placement::place(placement::slice_scan(free), goal, want, &mut buf) {
+        Ok(p) => p,
+        Err(never) => match never {},
     };
-    let p = placement::place(scan, goal, want, &mut buf).unwrap_or(Placement {
-        pieces: 0,
-        blocks: 0,
-        whole: false,
-    });
     (p, buf)
 }
 

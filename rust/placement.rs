@@ -88,6 +88,16 @@ fn joined<E>(
     Ok(())
 }
 
+/// A scan over free runs already known (ascending), e.g. from GETFSMAP.
+pub fn slice_scan(
+    runs: &[Run],
+) -> impl FnMut(&mut dyn FnMut(Run)) -> Result<(), core::convert::Infallible> + '_ {
+    move |f| {
+        runs.iter().for_each(|r| f(*r));
+        Ok(())
+    }
+}
+
 /// Is `run` one of `excluded` (by its start)?
 fn is_excluded(run: &Run, excluded: &[Run]) -> bool {
     excluded.iter().any(|r| r.start == run.start)

@@ -65,12 +65,9 @@ pub fn plan(free: &[Run], goal: u64, layouts: &[Option<&Layout>]) -> Vec<Vec<Seg
     let mut goal = goal;
     let mut buf = vec![Run::default(); 4096];
     while left > 0 {
-        let scan = |f: &mut dyn FnMut(Run)| -> Result<(), ()> {
-            free.iter().for_each(|r| f(*r));
-            Ok(())
-        };
-        let Ok(placed) = placement::place(scan, goal, left, &mut buf) else {
-            break;
+        let placed = match placement::place(placement::slice_scan(&free), goal, left, &mut buf) {
+            Ok(p) => p,
+            Err(never) => match never {},
         };
         if placed.pieces == 0 {
             break;

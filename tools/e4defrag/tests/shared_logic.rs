@@ -120,22 +120,13 @@ fn improvement_rule() {
     assert_eq!(plan::group_of(8193, 1, 8192), 1);
 }
 
-/// A scan over fixed free runs, as the module's bitmap walk or GETFSMAP
-/// would report them.
-fn scan_of(runs: &[Run]) -> impl FnMut(&mut dyn FnMut(Run)) -> Result<(), ()> + '_ {
-    move |f| {
-        runs.iter().for_each(|r| f(*r));
-        Ok(())
-    }
-}
-
 fn run(start: u64, len: u64) -> Run {
     Run { start, len }
 }
 
 fn place(runs: &[Run], goal: u64, want: u64) -> (Placement, Vec<Run>) {
     let mut buf = vec![Run::default(); 64];
-    let p = placement::place(scan_of(runs), goal, want, &mut buf).unwrap();
+    let p = placement::place(placement::slice_scan(runs), goal, want, &mut buf).unwrap();
     buf.truncate(p.pieces);
     (p, buf)
 }
@@ -211,7 +202,7 @@ fn placement_with_no_free_space() {
 fn placement_with_a_small_buffer_plans_the_largest_first() {
     let free: Vec<Run> = (0..20).map(|i| run(i * 100, 10 + i)).collect();
     let mut buf = vec![Run::default(); 3];
-    let p = placement::place(scan_of(&free), 0, 500, &mut buf).unwrap();
+    let p = placement::place(placement::slice_scan(&free), 0, 500, &mut buf).unwrap();
     assert_eq!((p.pieces, p.blocks), (3, 29 + 28 + 27));
     assert_eq!(buf, vec![run(1700, 27), run(1800, 28), run(1900, 29)]);
 }

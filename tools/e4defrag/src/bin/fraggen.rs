@@ -375,14 +375,11 @@ fn expect(path: &Path, goal: &str) {
             .parse()
             .unwrap_or_else(|_| die(format!("not a goal: {n}"))),
     };
-    let mut scan = |g: &mut dyn FnMut(placement::Run)| -> Result<(), ()> {
-        free.iter().for_each(|r| g(*r));
-        Ok(())
-    };
+    let mut scan = placement::slice_scan(&free);
     match placement::nearest_whole(&mut scan, goal, want, &[]) {
         Ok(Some((start, dist))) => println!("{goal} {start} {dist}"),
         _ => println!("{goal} none"),
-    }
+    };
 }
 
 fn main() {
