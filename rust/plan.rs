@@ -59,11 +59,6 @@ pub fn distance(a: u64, b: u64) -> u64 {
     a.abs_diff(b)
 }
 
-/// Block group of physical block `pblk`.
-pub fn group_of(pblk: u64, first_data_block: u64, blocks_per_group: u32) -> u64 {
-    pblk.saturating_sub(first_data_block) / u64::from(blocks_per_group.max(1))
-}
-
 /// Is moving the data from the `before` layout to the `after` layout an
 /// improvement? Fewer extents always is; with a `goal` (non-zero), as many
 /// extents starting nearer the goal is too.

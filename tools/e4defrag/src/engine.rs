@@ -626,7 +626,6 @@ fn colocate_module(
                 goal_only: true,
                 ..*opts
             };
-            report.extents_before = now.extents();
             let mut moved = 0;
             for seg in &segments {
                 let range = (

@@ -86,12 +86,6 @@ impl Layout {
         self.runs.first().map(|r| r.pblk)
     }
 
-    /// One past the physical end of the last logical run: where data that
-    /// should follow this file goes.
-    pub fn end_pblk(&self) -> Option<u64> {
-        self.runs.last().map(Run::pend)
-    }
-
     /// One past the last allocated logical block.
     pub fn lend(&self) -> u64 {
         self.runs.last().map_or(0, Run::lend)
@@ -169,7 +163,6 @@ mod tests {
         assert_eq!(l.blocks(), 10);
         assert_eq!(l.stretches(), vec![(0, 8), (10, 12)]);
         assert_eq!(l.first_pblk(), Some(100));
-        assert_eq!(l.end_pblk(), Some(52));
         assert_eq!(l.lend(), 12);
     }
 
