@@ -25,7 +25,10 @@ use crate::{
     plan::{self, ExtentCounter},
     uapi::{self, BlockRange, DefragData},
 };
-use core::mem::size_of;
+use core::{
+    mem::size_of,
+    sync::atomic::{AtomicBool, Ordering},
+};
 use kernel::{
     bindings,
     prelude::*,
@@ -244,6 +247,9 @@ fn allocate(
                 ))
                 .min(MAX_ALLOC);
             match donor.alloc_at(lblk as u32, len as u32, r.start) {
+                // Blocks already there (the donor range was not a hole
+                // after all): never move through blocks not planned here.
+                Ok(got) if got.pblk != r.start => return Err(EBUSY),
                 Ok(got) => {
                     let got_len = u64::from(got.len).min(len);
                     after.push(lblk, got.pblk, got_len);
@@ -267,6 +273,43 @@ fn allocate(
         Ok(())
     })?;
     Ok((after, data_end))
+}
+
+/// Calls with a lent donor run one at a time: two calls moving blocks
+/// through the same donor range at once could hand one file's blocks to
+/// another. A second caller meanwhile gets `EBUSY`.
+static LENT_DONOR_IN_USE: AtomicBool = AtomicBool::new(false);
+
+/// Holds [`LENT_DONOR_IN_USE`] for one call.
+struct LentDonorGuard;
+
+impl LentDonorGuard {
+    fn take() -> Result<Self> {
+        LENT_DONOR_IN_USE
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .map(|_| Self)
+            .map_err(|_| EBUSY)
+    }
+}
+
+impl Drop for LentDonorGuard {
+    fn drop(&mut self) {
+        LENT_DONOR_IN_USE.store(false, Ordering::Release);
+    }
+}
+
+/// Is `range` of `inode` a hole (nothing allocated or waiting for
+/// allocation)?
+fn is_hole(inode: &Inode<'_>, range: BlockRange) -> Result<bool> {
+    let mut lblk = range.start;
+    while lblk < range.end {
+        let m = inode.map_block(lblk as u32, (range.end - lblk) as u32)?;
+        if m.state != MapState::Hole {
+            return Ok(false);
+        }
+        lblk += u64::from(m.len.max(1));
+    }
+    Ok(true)
 }
 
 /// Consecutive `EBUSY` answers of a move step tolerated, and the wait
@@ -303,6 +346,16 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
         return Err(EPERM);
     }
     let unit_pages = uapi::defrag_unit_pages(req.flags).ok_or(EINVAL)?;
+    let lend = req.flags & uapi::DEFRAG_DONOR_FD != 0;
+    let _lent = if lend {
+        Some(LentDonorGuard::take()?)
+    } else {
+        None
+    };
+    // Declared before the write access so that it is dropped after it: a
+    // lent donor gets its hole back through vfs_fallocate(), which takes
+    // the filesystem's freeze protection that write access holds too.
+    let mut donor_slot: Option<Donor> = None;
     let _write = file.write_access()?;
     // Delayed allocations become real blocks, so the plan sees all data.
     file.write_back()?;
@@ -341,8 +394,20 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
         return Ok(());
     }
 
-    let donor = Donor::new(file)?;
-    let (after, data_end) = allocate(&inode, &donor, range, want, &mut pieces, placed)?;
+    let donor = donor_slot.insert(if lend {
+        let donor = Donor::from_fd(file, req.reserved)?;
+        if !is_hole(&donor.inode(), range)? {
+            return Err(EINVAL);
+        }
+        donor
+    } else {
+        Donor::new(file)?
+    });
+    donor.punch_on_drop(
+        (range.start << blkbits) as i64,
+        ((range.end - range.start) << blkbits) as i64,
+    );
+    let (after, data_end) = allocate(&inode, donor, range, want, &mut pieces, placed)?;
     if !plan::improves(&before, &after, req.goal) {
         return Ok(());
     }
@@ -357,7 +422,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
             break;
         }
         let len = step.min(data_end - lblk);
-        let (moved, r) = ext4::move_extents(file, &donor, lblk as u32, len as u32);
+        let (moved, r) = ext4::move_extents(file, donor, lblk as u32, len as u32);
         req.moved_blocks += moved;
         match r {
             Ok(()) => {
@@ -389,7 +454,9 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
             }
         }
     }
-    drop(donor);
+    // The donor goes when this returns, after the write access (see
+    // `donor_slot`); a donor made here frees the old blocks then, a lent
+    // one gets its hole back.
     // A tree that held thousands of extents keeps its blocks and depth
     // after the move; make it as shallow as the extents left allow. A
     // range of at most four extents did not make the tree deep (and the

@@ -163,6 +163,23 @@ impl Inode<'_> {
         unsafe { self.ptr.as_ref() }
     }
 
+    /// Is this the same inode as `other`?
+    pub(crate) fn is(&self, other: &Inode<'_>) -> bool {
+        self.ptr == other.ptr
+    }
+
+    /// Is this inode on the same filesystem as `other`?
+    pub(crate) fn same_fs(&self, other: &Inode<'_>) -> bool {
+        self.raw().i_sb == other.raw().i_sb
+    }
+
+    /// Links to the inode: 0 for an unlinked (temporary) file.
+    pub(crate) fn nlink(&self) -> u32 {
+        // SAFETY: both fields of the union are the same `c_uint`, so any
+        // value read through either is valid.
+        unsafe { self.raw().__bindgen_anon_1.i_nlink }
+    }
+
     /// File type and permission bits.
     pub(crate) fn mode(&self) -> u32 {
         u32::from(self.raw().i_mode)
@@ -274,7 +291,16 @@ pub(crate) struct Ext4Info {
 /// `ptr` is a file this value holds a reference to, open read-write.
 pub(crate) struct Donor {
     ptr: NonNull<bindings::file>,
+    /// A donor the caller lent (`DONOR_FD`) rather than one made here.
+    lent: bool,
+    /// Byte range to make a hole again on drop (a lent donor only).
+    punch: Option<(i64, i64)>,
 }
+
+/// `FALLOC_FL_KEEP_SIZE` and `FALLOC_FL_PUNCH_HOLE` (`uapi/linux/falloc.h`,
+/// which the bindings do not include).
+const FALLOC_FL_KEEP_SIZE: i32 = 0x01;
+const FALLOC_FL_PUNCH_HOLE: i32 = 0x02;
 
 impl Donor {
     /// Creates the donor in the directory that holds `file`, with the
@@ -309,7 +335,69 @@ impl Donor {
         Ok(Self {
             // SAFETY: `from_err_ptr` let through a valid file pointer.
             ptr: unsafe { NonNull::new_unchecked(ptr) },
+            lent: false,
+            punch: None,
         })
+    }
+
+    /// The caller's donor, file descriptor `fd`: an unlinked regular file
+    /// on `file`'s filesystem (not `file` itself), open read-write, that
+    /// may be written (not immutable, append-only or a swap file) and is
+    /// extent-mapped. Whether its blocks at the range are a hole is for
+    /// the caller to check.
+    pub(crate) fn from_fd(file: &File<'_>, fd: u32) -> Result<Self> {
+        // SAFETY: `fget` looks `fd` up in the current task's table and
+        // returns a referenced file, or null.
+        let ptr = NonNull::new(unsafe { bindings::fget(fd) }).ok_or(EBADF)?;
+        // From here on, dropping `donor` drops the reference.
+        let donor = Self {
+            ptr,
+            lent: true,
+            punch: None,
+        };
+        let (d, o) = (donor.inode(), file.inode());
+        if !d.same_fs(&o) {
+            return Err(EXDEV);
+        }
+        if d.is(&o) || d.mode() & bindings::S_IFMT != bindings::S_IFREG || d.nlink() != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `ptr` is valid (held above); `f_mode` is fixed at open.
+        let mode = unsafe { (*ptr.as_ptr()).f_mode };
+        if mode & (FMODE_READ | FMODE_WRITE) != FMODE_READ | FMODE_WRITE {
+            return Err(EBADF);
+        }
+        if d.vfs_flags() & (bindings::S_IMMUTABLE | bindings::S_APPEND) != 0 {
+            return Err(EPERM);
+        }
+        if d.vfs_flags() & bindings::S_SWAPFILE != 0 {
+            return Err(ETXTBSY);
+        }
+        if !d.info().extents {
+            return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+        }
+        Ok(donor)
+    }
+
+    /// The donor's inode.
+    pub(crate) fn inode(&self) -> Inode<'_> {
+        // SAFETY: `ptr` is an open file (type invariant); its `f_inode` is
+        // set and pinned while this value holds it.
+        let ptr = unsafe { (*self.ptr.as_ptr()).f_inode };
+        Inode {
+            // SAFETY: see above, not null.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+            _life: PhantomData,
+        }
+    }
+
+    /// A lent donor gets bytes `start..start + len` punched back into a
+    /// hole when dropped, whatever happened in between; a donor made here
+    /// is freed whole instead.
+    pub(crate) fn punch_on_drop(&mut self, start: i64, len: i64) {
+        if self.lent {
+            self.punch = Some((start, len));
+        }
     }
 
     /// Allocates unwritten blocks for logical blocks `lblk..lblk + len`
@@ -340,8 +428,26 @@ impl Donor {
 
 impl Drop for Donor {
     fn drop(&mut self) {
+        if let Some((start, len)) = self.punch {
+            // SAFETY: `ptr` is an open, writable file (type invariant);
+            // called from process context without locks held.
+            let ret = unsafe {
+                bindings::vfs_fallocate(
+                    self.ptr.as_ptr(),
+                    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    start,
+                    len,
+                )
+            };
+            if ret != 0 {
+                // The blocks stay the donor's: the caller's next use of it
+                // is refused (not a hole), and closing it frees them.
+                pr_warn!("could not give the lent donor its hole back: {}\n", ret);
+            }
+        }
         // SAFETY: drops the reference this value holds (type invariant); the
-        // last one evicts the orphan inode and frees its blocks.
+        // last one of a donor made here evicts the orphan and frees its
+        // blocks.
         unsafe { bindings::fput(self.ptr.as_ptr()) };
     }
 }

@@ -109,6 +109,9 @@ extern "C" fn defrag_request_checks(_test: *mut bindings::kunit) {
     let mut r = req(0, 0, 0, 0);
     r.reserved = 1;
     check!(check(&r) == Err(RequestError::ReservedNotZero));
+    // With DONOR_FD, `reserved` is the donor's file descriptor.
+    r.flags = uapi::DEFRAG_DONOR_FD;
+    check!(check(&r).is_ok());
 }
 
 extern "C" fn extent_counting_and_gain(_test: *mut bindings::kunit) {

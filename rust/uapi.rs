@@ -22,7 +22,7 @@ pub struct DefragData {
     pub goal: u64,
     /// In: `DEFRAG_*` flags.
     pub flags: u32,
-    /// In: must be 0.
+    /// In: with `DONOR_FD`, the caller's donor file descriptor; else 0.
     pub reserved: u32,
     /// Out: blocks moved (with `DRY_RUN`: that would move).
     pub moved_blocks: u64,
@@ -36,6 +36,12 @@ pub struct DefragData {
 pub const DEFRAG_GOAL_ONLY: u32 = 0x1;
 /// Plan and report, move nothing.
 pub const DEFRAG_DRY_RUN: u32 = 0x2;
+/// `reserved` is a file descriptor of an unlinked regular file on the same
+/// filesystem, open for reading and writing, whose blocks at the range's
+/// logical positions are a hole: the call uses it as the donor instead of
+/// creating one (and leaves the range a hole again). A caller moving many
+/// small files saves a donor per file.
+pub const DEFRAG_DONOR_FD: u32 = 0x4;
 /// Bits 8-15 of `flags`: log2 of the pages moved per step.
 pub const DEFRAG_UNIT_SHIFT: u32 = 8;
 /// Mask of the move unit in `flags`.
@@ -43,7 +49,8 @@ pub const DEFRAG_UNIT_MASK: u32 = 0xff00;
 /// Largest move unit, as log2 of pages.
 pub const DEFRAG_UNIT_MAX: u32 = 12;
 /// Every flag `EXT4_IOC_DEFRAG` knows.
-pub const DEFRAG_FLAGS_ALL: u32 = DEFRAG_GOAL_ONLY | DEFRAG_DRY_RUN | DEFRAG_UNIT_MASK;
+pub const DEFRAG_FLAGS_ALL: u32 =
+    DEFRAG_GOAL_ONLY | DEFRAG_DRY_RUN | DEFRAG_DONOR_FD | DEFRAG_UNIT_MASK;
 
 /// The move unit a request's `flags` ask for, in pages.
 pub fn defrag_unit_pages(flags: u32) -> Option<u32> {
@@ -168,7 +175,7 @@ pub fn check_defrag_request(
     if req.flags & !DEFRAG_FLAGS_ALL != 0 {
         return Err(RequestError::UnknownFlags);
     }
-    if req.reserved != 0 {
+    if req.reserved != 0 && req.flags & DEFRAG_DONOR_FD == 0 {
         return Err(RequestError::ReservedNotZero);
     }
     if defrag_unit_pages(req.flags).is_none() {

@@ -101,6 +101,25 @@ else
 	fail defrag_dry_run_moves_nothing "$out; now $(extent_count /mnt/dry) extents"
 fi
 
+echo "== defrag: a lent donor (EXT4_DEFRAG_DONOR_FD)"
+make_fragmented /mnt/lent 64
+sum=$(sha /mnt/lent) ext=$(extent_count /mnt/lent)
+touch /mnt/linked
+unchanged() { [ "$(sha /mnt/lent)" = "$sum" ] && [ "$(extent_count /mnt/lent)" = "$ext" ]; }
+r=$(fraggen defrag-lent /mnt/lent /mnt/linked)
+[ "$r" = EINVAL ] && unchanged && pass lent_donor_linked_einval ||
+	fail lent_donor_linked_einval "$r"
+r=$(fraggen defrag-lent /mnt/lent tmpfile-data)
+[ "$r" = EINVAL ] && unchanged && pass lent_donor_not_a_hole_einval ||
+	fail lent_donor_not_a_hole_einval "$r"
+r=$(fraggen defrag-lent /mnt/lent tmpfile)
+echo "== lent donor: $r, extents $ext -> $(extent_count /mnt/lent)"
+echo 3 > /proc/sys/vm/drop_caches
+[ "$r" = "ok hole" ] && [ "$(extent_count /mnt/lent)" -eq 1 ] && [ "$(sha /mnt/lent)" = "$sum" ] &&
+	pass lent_donor_used_and_emptied || fail lent_donor_used_and_emptied "$r"
+fsck_ok e2fsck_clean_after_lent_donor
+mount -t ext4 "$DEV" /mnt || { fail lent_donor_remount "mount failed"; exit 0; }
+
 echo "== defrag: goal"
 dd if=/dev/urandom of=/mnt/placed bs=4096 count=64 2>/dev/null
 sync

@@ -21,7 +21,7 @@ struct ext4_ext_defrag_data {
 	__s64 defrag_size;	/* in: bytes; 0 = up to EOF */
 	__u64 goal;		/* in: physical block to search from; 0 = ext4 picks */
 	__u32 flags;		/* in: EXT4_DEFRAG_* */
-	__u32 reserved;		/* in: must be 0 */
+	__u32 reserved;		/* in: DONOR_FD: donor fd; else must be 0 */
 	__u64 moved_blocks;	/* out: blocks moved (DRY_RUN: would move) */
 	__u32 extents_before;	/* out: extents in the range before */
 	__u32 extents_after;	/* out: extents in the range after */
@@ -32,6 +32,12 @@ struct ext4_ext_defrag_data {
 /* Plan and report, move nothing. */
 #define EXT4_DEFRAG_DRY_RUN	0x00000002
 /*
+ * @reserved is a file descriptor of an unlinked regular file on the same
+ * filesystem, open read-write, with a hole at the range's logical blocks:
+ * it serves as the donor (and gets the hole back) instead of a new one.
+ */
+#define EXT4_DEFRAG_DONOR_FD	0x00000004
+/*
  * Bits 8-15: the move unit, log2 of the pages moved per step (0: one page,
  * the original design; at most EXT4_DEFRAG_UNIT_MAX). Signals are checked
  * between steps.
@@ -41,7 +47,7 @@ struct ext4_ext_defrag_data {
 #define EXT4_DEFRAG_UNIT(log2_pages)	((log2_pages) << EXT4_DEFRAG_UNIT_SHIFT)
 #define EXT4_DEFRAG_UNIT_MAX	12
 #define EXT4_DEFRAG_FLAGS_ALL	(EXT4_DEFRAG_GOAL_ONLY | EXT4_DEFRAG_DRY_RUN | \
-				 EXT4_DEFRAG_UNIT_MASK)
+				 EXT4_DEFRAG_DONOR_FD | EXT4_DEFRAG_UNIT_MASK)
 
 /*
  * EXT4_IOC_FIBMAP: where is logical block @lblk of a file or directory?

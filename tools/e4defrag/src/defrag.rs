@@ -20,6 +20,9 @@ pub struct Request {
     /// Byte range: offset and size (0: to the end of the file).
     pub start: u64,
     pub size: u64,
+    /// A donor of the caller's (`DONOR_FD`): an unlinked file on the same
+    /// filesystem with a hole at the range, used instead of a new one.
+    pub donor_fd: Option<i32>,
 }
 
 /// What the kernel did.
@@ -40,11 +43,17 @@ pub fn defrag_file(file: &File, path: &Path, req: Request) -> Result<Outcome, Er
     if req.dry_run {
         flags |= uapi::DEFRAG_DRY_RUN;
     }
+    let mut reserved = 0;
+    if let Some(fd) = req.donor_fd {
+        flags |= uapi::DEFRAG_DONOR_FD;
+        reserved = fd as u32;
+    }
     let mut data = uapi::DefragData {
         start_offset: req.start as i64,
         defrag_size: req.size as i64,
         goal: req.goal,
         flags,
+        reserved,
         ..Default::default()
     };
     // SAFETY: `data` is a valid `struct ext4_ext_defrag_data`, the size the

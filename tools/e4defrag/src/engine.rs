@@ -289,6 +289,19 @@ fn defrag_module_range(
     (start, size): (u64, u64),
     report: &mut FileReport,
 ) -> Result<(), Error> {
+    defrag_module_call(file, path, opts, goal, (start, size), None, report)
+}
+
+/// [`defrag_module_range`] through the caller's donor `donor_fd`, if any.
+fn defrag_module_call(
+    file: &File,
+    path: &Path,
+    opts: &Options,
+    goal: u64,
+    (start, size): (u64, u64),
+    donor_fd: Option<i32>,
+    report: &mut FileReport,
+) -> Result<(), Error> {
     let req = defrag::Request {
         goal,
         goal_only: opts.goal_only,
@@ -296,6 +309,7 @@ fn defrag_module_range(
         unit_log2: opts.unit_log2,
         start,
         size,
+        donor_fd,
     };
     let out = defrag::defrag_file(file, path, req)?;
     report.extents_before = out.extents_before;
@@ -592,6 +606,16 @@ fn colocate_module(
         let refs: Vec<Option<&Layout>> = now.iter().map(Option::as_ref).collect();
         Ok(setplan::plan(&free, goal, &refs))
     };
+    // One donor for the whole set, lent to each call: a call that makes
+    // its own donor costs more than moving a small file. If the module
+    // refuses it (another set is using a lent donor, say), the calls go on
+    // without it.
+    let donor = if opts.dry_run {
+        None
+    } else {
+        moveext::donor_in(dir).ok()
+    };
+    let mut lend = donor.as_ref().map(|d| d.as_raw_fd());
     let mut plan = make_plan(0, dir_start)?;
     let mut base = 0;
     let start = plan.iter().flatten().next().map(|s| s.goal);
@@ -632,7 +656,17 @@ fn colocate_module(
                     seg.lblk * block_size,
                     seg.lend.map_or(0, |e| (e - seg.lblk) * block_size),
                 );
-                defrag_module_range(&file, path, &slotted, seg.goal, range, &mut report)?;
+                let res =
+                    defrag_module_call(&file, path, &slotted, seg.goal, range, lend, &mut report);
+                match res {
+                    Err(Error::Sys { errno, .. })
+                        if lend.is_some() && errno != Errno::ENOSPC && errno != Errno::EINTR =>
+                    {
+                        lend = None;
+                        defrag_module_range(&file, path, &slotted, seg.goal, range, &mut report)?;
+                    }
+                    res => res?,
+                }
                 moved += report.moved_blocks;
             }
             report.moved_blocks = moved;

@@ -71,6 +71,9 @@ fn bad_requests_are_refused() {
     let mut r = req(0, 0, 0, 0);
     r.reserved = 1;
     assert_eq!(check(&r), Err(RequestError::ReservedNotZero));
+    // With DONOR_FD, `reserved` is the donor's file descriptor.
+    r.flags = uapi::DEFRAG_DONOR_FD;
+    assert!(check(&r).is_ok());
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //! fraggen copy SRC DST           copy a sparse image, holes kept
 //! fraggen expect FILE GOAL|fit   where the placement contract puts FILE's
 //!                                data for GOAL (from FS_IOC_GETFSMAP)
+//! fraggen defrag-lent FILE DONOR EXT4_IOC_DEFRAG with a lent donor
+//!                                (DONOR_FD): tmpfile, tmpfile-data, PATH
 //! ```
 //!
 //! `build` fills all free space with fallocated filler files (no data is
@@ -21,7 +23,7 @@
 //! sequence of operations; mount with `nodelalloc` so that blocks are
 //! allocated by the writes themselves.
 
-use e4defrag::{fsmap, layout::Layout, placement};
+use e4defrag::{defrag, fsmap, layout::Layout, moveext, placement};
 use nix::fcntl::{fallocate, FallocateFlags};
 use std::{
     fs::{self, File, OpenOptions},
@@ -382,6 +384,47 @@ fn expect(path: &Path, goal: &str) {
     };
 }
 
+/// EXT4_IOC_DEFRAG of all of `path` with a lent donor (`DONOR_FD`):
+/// `tmpfile` (a new empty O_TMPFILE), `tmpfile-data` (one with data at
+/// block 0) or the path of a linked file. Prints "ok hole" when the call
+/// worked and the donor's blocks are a hole again, "ok NOT-A-HOLE" when
+/// they are not, or the errno.
+fn defrag_lent(path: &Path, donor: &str) {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| die(e));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let d = match donor {
+        "tmpfile" | "tmpfile-data" => {
+            let d = moveext::donor_in(dir).unwrap_or_else(|e| die(e));
+            if donor == "tmpfile-data" {
+                d.write_all_at(&[7u8; 4096], 0).unwrap_or_else(|e| die(e));
+                d.sync_all().unwrap_or_else(|e| die(e));
+            }
+            d
+        }
+        linked => OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(linked)
+            .unwrap_or_else(|e| die(e)),
+    };
+    let req = defrag::Request {
+        donor_fd: Some(d.as_raw_fd()),
+        unit_log2: 11,
+        ..Default::default()
+    };
+    match defrag::defrag_file(&file, path, req) {
+        Ok(_) => {
+            let left = Layout::of(&d, 1).map(|l| l.blocks()).unwrap_or(u64::MAX);
+            println!("ok {}", if left == 0 { "hole" } else { "NOT-A-HOLE" });
+        }
+        Err(e) => println!("{}", e.errno().map_or("error".into(), |n| format!("{n:?}"))),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let num = |s: &str| {
@@ -396,6 +439,10 @@ fn main() {
         Some("build") if args.len() == 4 => build(num(&args[2]), Path::new(&args[3])),
         Some("copy") if args.len() == 4 => copy_sparse(Path::new(&args[2]), Path::new(&args[3])),
         Some("expect") if args.len() == 4 => expect(Path::new(&args[2]), &args[3]),
-        _ => die("usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL"),
+        Some("defrag-lent") if args.len() == 4 => defrag_lent(Path::new(&args[2]), &args[3]),
+        _ => die(
+            "usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL \
+             | defrag-lent FILE tmpfile|tmpfile-data|PATH",
+        ),
     }
 }
