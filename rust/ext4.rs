@@ -362,9 +362,7 @@ impl Donor {
         if d.is(&o) || d.mode() & bindings::S_IFMT != bindings::S_IFREG || d.nlink() != 0 {
             return Err(EINVAL);
         }
-        // SAFETY: `ptr` is valid (held above); `f_mode` is fixed at open.
-        let mode = unsafe { (*ptr.as_ptr()).f_mode };
-        if mode & (FMODE_READ | FMODE_WRITE) != FMODE_READ | FMODE_WRITE {
+        if !donor.file().is_read_write() {
             return Err(EBADF);
         }
         if d.vfs_flags() & (bindings::S_IMMUTABLE | bindings::S_APPEND) != 0 {
@@ -379,16 +377,18 @@ impl Donor {
         Ok(donor)
     }
 
+    /// The donor as a borrowed [`File`].
+    fn file(&self) -> File<'_> {
+        // SAFETY: `ptr` is an open file this value holds a reference to
+        // (type invariant), so it stays open while borrowed. (A lent donor
+        // is known to be on ext4 only after `from_fd`'s same-filesystem
+        // check; before it, only `File`'s generic methods are used.)
+        unsafe { File::from_raw(self.ptr.as_ptr()) }
+    }
+
     /// The donor's inode.
     pub(crate) fn inode(&self) -> Inode<'_> {
-        // SAFETY: `ptr` is an open file (type invariant); its `f_inode` is
-        // set and pinned while this value holds it.
-        let ptr = unsafe { (*self.ptr.as_ptr()).f_inode };
-        Inode {
-            // SAFETY: see above, not null.
-            ptr: unsafe { NonNull::new_unchecked(ptr) },
-            _life: PhantomData,
-        }
+        self.file().inode()
     }
 
     /// A lent donor gets bytes `start..start + len` punched back into a

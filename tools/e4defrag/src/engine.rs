@@ -264,7 +264,7 @@ fn defrag_module(
     progress: &ProgressBar,
 ) -> Result<(), Error> {
     let size = file.metadata().map_err(Error::io(path, "fstat"))?.size();
-    defrag_module_range(file, path, opts, goal, (0, 0), report)?;
+    defrag_module_range(file, path, opts, goal, (0, 0), None, report)?;
     progress.inc(report.blocks);
     report.status = if opts.dry_run && report.moved_blocks > 0 {
         Status::DryRun
@@ -281,19 +281,8 @@ fn defrag_module(
 
 /// One `EXT4_IOC_DEFRAG` call for the byte range `(start, size)` (size 0:
 /// to the end); fills the report's counts from the kernel's answer.
+/// With `donor_fd`, the module uses that donor (`DONOR_FD`).
 fn defrag_module_range(
-    file: &File,
-    path: &Path,
-    opts: &Options,
-    goal: u64,
-    (start, size): (u64, u64),
-    report: &mut FileReport,
-) -> Result<(), Error> {
-    defrag_module_call(file, path, opts, goal, (start, size), None, report)
-}
-
-/// [`defrag_module_range`] through the caller's donor `donor_fd`, if any.
-fn defrag_module_call(
     file: &File,
     path: &Path,
     opts: &Options,
@@ -657,13 +646,21 @@ fn colocate_module(
                     seg.lend.map_or(0, |e| (e - seg.lblk) * block_size),
                 );
                 let res =
-                    defrag_module_call(&file, path, &slotted, seg.goal, range, lend, &mut report);
+                    defrag_module_range(&file, path, &slotted, seg.goal, range, lend, &mut report);
                 match res {
                     Err(Error::Sys { errno, .. })
                         if lend.is_some() && errno != Errno::ENOSPC && errno != Errno::EINTR =>
                     {
                         lend = None;
-                        defrag_module_range(&file, path, &slotted, seg.goal, range, &mut report)?;
+                        defrag_module_range(
+                            &file,
+                            path,
+                            &slotted,
+                            seg.goal,
+                            range,
+                            None,
+                            &mut report,
+                        )?;
                     }
                     res => res?,
                 }
