@@ -11,10 +11,13 @@
 //!    "no improvement"; with `DRY_RUN`, report the plan. Neither allocates.
 //! 4. Create an orphan donor file and give it unwritten blocks exactly
 //!    where the plan says, at the same logical positions as the range's
-//!    data (holes stay holes); plan again if a writer took a run first.
+//!    data (holes stay holes), one allocation per stretch of data and
+//!    piece of the plan; plan again if a writer took a run first.
 //! 5. Swap the blocks in steps of the move unit with `ext4_move_extents`
 //!    (journaled, page by page), checking for signals between steps and
-//!    retrying a step a writer kept busy.
+//!    retrying a step a writer kept busy. With blocks smaller than pages,
+//!    a step ends where an extent ends inside a page, and that page is
+//!    written back before the next step (see `cut_in_page`).
 //! 6. Drop the donor: the old blocks, now the donor's, are freed.
 //! 7. Make the extent tree as shallow as the extents left allow: in the
 //!    inode for up to 4, one leaf block for up to a block's worth.
@@ -158,17 +161,33 @@ fn plan(inode: &Inode<'_>, goal: u64, want: u64, pieces: &mut [Run]) -> Result<P
     )
 }
 
-/// One past the end of the stretch of data (no holes) that starts at
-/// `lblk`, within `range`.
-fn stretch_end(inode: &Inode<'_>, mut lblk: u64, range: BlockRange) -> Result<u64> {
+/// Calls `f(start, end)` for each stretch of data (allocated blocks
+/// without a hole between them) of `range`, in order.
+fn for_each_stretch(
+    inode: &Inode<'_>,
+    range: BlockRange,
+    mut f: impl FnMut(u64, u64) -> Result,
+) -> Result {
+    let mut start = None;
+    let mut lblk = range.start;
     while lblk < range.end {
+        // `range.end <= MAX_LBLK + 1` (checked), so these fit in u32.
         let m = inode.map_block(lblk as u32, (range.end - lblk) as u32)?;
-        if !matches!(m.state, MapState::Mapped | MapState::Unwritten) {
-            break;
+        let data = matches!(m.state, MapState::Mapped | MapState::Unwritten);
+        match (data, start) {
+            (true, None) => start = Some(lblk),
+            (false, Some(s)) => {
+                f(s, lblk)?;
+                start = None;
+            }
+            _ => {}
         }
         lblk += u64::from(m.len.max(1));
     }
-    Ok(lblk.min(range.end))
+    if let Some(s) = start {
+        f(s, lblk.min(range.end))?;
+    }
+    Ok(())
 }
 
 /// The layout the data of `range` would have in `pieces` (of a plan for
@@ -178,13 +197,8 @@ fn stretch_end(inode: &Inode<'_>, mut lblk: u64, range: BlockRange) -> Result<u6
 fn predict(inode: &Inode<'_>, range: BlockRange, pieces: &[Run]) -> Result<ExtentCounter> {
     let mut after = ExtentCounter::default();
     let mut cursor = Cursor::default();
-    let mut stretch = range.start;
-    for_each_run(inode, range, |l, m| {
-        let (mut lblk, end) = (u64::from(l), u64::from(l) + u64::from(m.len));
-        if lblk >= stretch {
-            stretch = stretch_end(inode, lblk, range)?;
-            cursor.start_stretch(pieces, stretch - lblk);
-        }
+    for_each_stretch(inode, range, |mut lblk, end| {
+        cursor.start_stretch(pieces, end - lblk);
         while let Some(r) = cursor.peek(pieces, end - lblk) {
             after.push(lblk, r.start, r.len);
             cursor.advance(r.len);
@@ -200,10 +214,12 @@ fn predict(inode: &Inode<'_>, range: BlockRange, pieces: &[Run]) -> Result<Exten
 
 /// Gives `donor` blocks at the same logical blocks as the data of `range`
 /// (holes stay holes), `want` blocks in all, exactly where `pieces`
-/// (planned from `goal`) say. When the plan held only part of the data,
-/// or a writer took a planned run first, plans again for what is left,
-/// from where the last run ended. Returns the donor's layout (of the
-/// data's blocks) and one past its last allocated logical block.
+/// (planned from `goal`) say: one allocation per piece of a stretch, cut
+/// only where a block group or the longest extent ends. When the plan
+/// held only part of the data, or a writer took a planned run first,
+/// plans again for what is left, from where the last run ended. Returns
+/// the donor's layout (of the data's blocks) and one past its last
+/// allocated logical block.
 fn allocate(
     inode: &Inode<'_>,
     donor: &Donor,
@@ -218,13 +234,8 @@ fn allocate(
     let mut left = want;
     let mut replans = 0;
     let mut data_end = range.start;
-    let mut stretch = range.start;
-    for_each_run(inode, range, |l, m| {
-        let (mut lblk, end) = (u64::from(l), u64::from(l) + u64::from(m.len));
-        if lblk >= stretch {
-            stretch = stretch_end(inode, lblk, range)?;
-            cursor.start_stretch(&pieces[..placed.pieces], stretch - lblk);
-        }
+    for_each_stretch(inode, range, |mut lblk, end| {
+        cursor.start_stretch(&pieces[..placed.pieces], end - lblk);
         while lblk < end {
             let Some(r) = cursor.peek(&pieces[..placed.pieces], end - lblk) else {
                 // The plan is used up: plan the rest next to the last run
@@ -273,6 +284,33 @@ fn allocate(
         Ok(())
     })?;
     Ok((after, data_end))
+}
+
+/// Where a move step over `[lblk, end)` stops: at the first end of an
+/// extent inside a page (blocks smaller than pages), else at `end`.
+///
+/// `ext4_move_extents` moves a page extent by extent; the part it moved
+/// leaves the page dirty, and the move of the page's next extent then
+/// finds buffers it cannot release and forces a journal commit to retry
+/// (one commit per such page: most of the time of moving small
+/// fragmented files with 1 KiB blocks). A step that stops there lets the
+/// caller write that one page back instead.
+fn cut_in_page(inode: &Inode<'_>, lblk: u64, end: u64, per_page: u64) -> Result<u64> {
+    if per_page == 1 {
+        return Ok(end - lblk);
+    }
+    let mut at = lblk;
+    while at < end {
+        let m = inode.map_block(at as u32, (end - at) as u32)?;
+        at += u64::from(m.len.max(1));
+        if at < end
+            && at % per_page != 0
+            && matches!(m.state, MapState::Mapped | MapState::Unwritten)
+        {
+            return Ok(at - lblk);
+        }
+    }
+    Ok(end - lblk)
 }
 
 /// Calls with a lent donor run one at a time: two calls moving blocks
@@ -359,7 +397,6 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     let _write = file.write_access()?;
     // Delayed allocations become real blocks, so the plan sees all data.
     file.write_back()?;
-
     let before = count_extents(&inode, range)?;
     req.moved_blocks = 0;
     req.extents_before = before.extents();
@@ -413,6 +450,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     }
 
     let step = u64::from(unit_pages) << (bindings::PAGE_SHIFT - blkbits);
+    let per_page = 1u64 << (bindings::PAGE_SHIFT - blkbits);
     let mut lblk = range.start;
     let mut res = Ok(());
     let mut busy = 0;
@@ -421,13 +459,31 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
             res = Err(EINTR);
             break;
         }
-        let len = step.min(data_end - lblk);
+        let len = match cut_in_page(&inode, lblk, lblk + step.min(data_end - lblk), per_page) {
+            Ok(len) => len,
+            Err(e) => {
+                res = Err(e);
+                break;
+            }
+        };
         let (moved, r) = ext4::move_extents(file, donor, lblk as u32, len as u32);
         req.moved_blocks += moved;
         match r {
             Ok(()) => {
                 lblk += len;
                 busy = 0;
+                // The page the next step starts in holds data moved just
+                // now, dirty: written back, its buffers can be released
+                // without the journal commit ext4 would force.
+                if lblk % per_page != 0 && lblk < data_end {
+                    let page = (lblk << blkbits) as i64 & !(bindings::PAGE_SIZE as i64 - 1);
+                    if let Err(e) =
+                        file.write_back_range(page, page + bindings::PAGE_SIZE as i64 - 1)
+                    {
+                        res = Err(e);
+                        break;
+                    }
+                }
             }
             // A page dirty, under I/O or with busy buffers (a writer at
             // work): go on after what was moved, written back, a little

@@ -47,6 +47,12 @@ impl<'a> File<'a> {
         to_result(unsafe { bindings::file_write_and_wait_range(self.ptr.as_ptr(), 0, i64::MAX) })
     }
 
+    /// Writes back and waits for the dirty data in bytes `start..=end`.
+    pub(crate) fn write_back_range(&self, start: i64, end: i64) -> Result {
+        // SAFETY: `ptr` is a valid open file (type invariant).
+        to_result(unsafe { bindings::file_write_and_wait_range(self.ptr.as_ptr(), start, end) })
+    }
+
     /// Whether the file was opened for both reading and writing.
     pub(crate) fn is_read_write(&self) -> bool {
         // SAFETY: `ptr` is valid (type invariant); `f_mode` is fixed at open.
