@@ -18,7 +18,8 @@
 //!    retrying a step a writer kept busy. With blocks smaller than pages,
 //!    a step ends where an extent ends inside a page, and that page is
 //!    written back before the next step (see `cut_in_page`).
-//! 6. Drop the donor: the old blocks, now the donor's, are freed.
+//! 6. Drop the donor: the old blocks, now the donor's, are freed (a
+//!    donor lent by the caller keeps them until the caller closes it).
 //! 7. Make the extent tree as shallow as the extents left allow: in the
 //!    inode for up to 4, one leaf block for up to a block's worth.
 
@@ -212,8 +213,8 @@ fn predict(inode: &Inode<'_>, range: BlockRange, pieces: &[Run]) -> Result<Exten
     Ok(after)
 }
 
-/// Gives `donor` blocks at the same logical blocks as the data of `range`
-/// (holes stay holes), `want` blocks in all, exactly where `pieces`
+/// Gives `donor` blocks at the logical blocks `at` puts the data of
+/// `range` (holes stay holes), `want` blocks in all, exactly where `pieces`
 /// (planned from `goal`) say: one allocation per piece of a stretch, cut
 /// only where a block group or the longest extent ends. When the plan
 /// held only part of the data, or a writer took a planned run first,
@@ -223,6 +224,7 @@ fn predict(inode: &Inode<'_>, range: BlockRange, pieces: &[Run]) -> Result<Exten
 fn allocate(
     inode: &Inode<'_>,
     donor: &Donor,
+    at: DonorPlace,
     range: BlockRange,
     want: u64,
     pieces: &mut [Run],
@@ -257,7 +259,7 @@ fn allocate(
                     info.blocks_per_group,
                 ))
                 .min(MAX_ALLOC);
-            match donor.alloc_at(lblk as u32, len as u32, r.start) {
+            match donor.alloc_at(at.of(lblk) as u32, len as u32, r.start) {
                 // Blocks already there (the donor range was not a hole
                 // after all): never move through blocks not planned here.
                 Ok(got) if got.pblk != r.start => return Err(EBUSY),
@@ -311,6 +313,40 @@ fn cut_in_page(inode: &Inode<'_>, lblk: u64, end: u64, per_page: u64) -> Result<
         }
     }
     Ok(end - lblk)
+}
+
+/// Where the range's blocks go in the donor: the donor's logical block
+/// is the file's plus this (modulo 2^64). Zero in a donor made for the
+/// call; past the end of a lent one.
+#[derive(Clone, Copy)]
+struct DonorPlace(u64);
+
+impl DonorPlace {
+    /// The donor's logical block for the file's `lblk`.
+    fn of(self, lblk: u64) -> u64 {
+        lblk.wrapping_add(self.0)
+    }
+}
+
+/// A lent donor takes the range's blocks past its end (its size rounded
+/// up to a page, at the same offset in a page as the file's blocks, as
+/// `ext4_move_extents` requires) and keeps the old ones there until it is
+/// closed: one truncate at the end of a set frees them all, where a hole
+/// punched back per call cost as much as the rest of a small file's move.
+/// `EFBIG` once the donor has no logical blocks left for the range;
+/// `EINVAL` if it has blocks past its end already.
+fn lent_donor_place(donor: &Inode<'_>, range: BlockRange, per_page: u64) -> Result<DonorPlace> {
+    let blkbits = donor.blkbits();
+    let end_blocks = donor.size().div_ceil(1 << blkbits);
+    let start = end_blocks.div_ceil(per_page) * per_page + range.start % per_page;
+    let end = start + (range.end - range.start);
+    if end > uapi::MAX_LBLK + 1 {
+        return Err(EFBIG);
+    }
+    if !is_hole(donor, BlockRange { start, end })? {
+        return Err(EINVAL);
+    }
+    Ok(DonorPlace(start.wrapping_sub(range.start)))
 }
 
 /// Calls with a lent donor run one at a time: two calls moving blocks
@@ -390,9 +426,8 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     } else {
         None
     };
-    // Declared before the write access so that it is dropped after it: a
-    // lent donor gets its hole back through vfs_fallocate(), which takes
-    // the filesystem's freeze protection that write access holds too.
+    // Declared before the write access so that it is dropped after it
+    // (the last reference of a donor made here frees its blocks).
     let mut donor_slot: Option<Donor> = None;
     let _write = file.write_access()?;
     // Delayed allocations become real blocks, so the plan sees all data.
@@ -431,26 +466,23 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
         return Ok(());
     }
 
+    let per_page = 1u64 << (bindings::PAGE_SHIFT - blkbits);
     let donor = donor_slot.insert(if lend {
-        let donor = Donor::from_fd(file, req.reserved)?;
-        if !is_hole(&donor.inode(), range)? {
-            return Err(EINVAL);
-        }
-        donor
+        Donor::from_fd(file, req.reserved)?
     } else {
         Donor::new(file)?
     });
-    donor.punch_on_drop(
-        (range.start << blkbits) as i64,
-        ((range.end - range.start) << blkbits) as i64,
-    );
-    let (after, data_end) = allocate(&inode, donor, range, want, &mut pieces, placed)?;
+    let at = if lend {
+        lent_donor_place(&donor.inode(), range, per_page)?
+    } else {
+        DonorPlace(0)
+    };
+    let (after, data_end) = allocate(&inode, donor, at, range, want, &mut pieces, placed)?;
     if !plan::improves(&before, &after, req.goal) {
         return Ok(());
     }
 
     let step = u64::from(unit_pages) << (bindings::PAGE_SHIFT - blkbits);
-    let per_page = 1u64 << (bindings::PAGE_SHIFT - blkbits);
     let mut lblk = range.start;
     let mut res = Ok(());
     let mut busy = 0;
@@ -466,7 +498,8 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
                 break;
             }
         };
-        let (moved, r) = ext4::move_extents(file, donor, lblk as u32, len as u32);
+        let (moved, r) =
+            ext4::move_extents(file, donor, lblk as u32, at.of(lblk) as u32, len as u32);
         req.moved_blocks += moved;
         match r {
             Ok(()) => {
@@ -512,7 +545,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     }
     // The donor goes when this returns, after the write access (see
     // `donor_slot`); a donor made here frees the old blocks then, a lent
-    // one gets its hole back.
+    // one keeps them until its owner closes it.
     // A tree that held thousands of extents keeps its blocks and depth
     // after the move; make it as shallow as the extents left allow. A
     // range of at most four extents did not make the tree deep (and the

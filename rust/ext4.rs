@@ -297,16 +297,7 @@ pub(crate) struct Ext4Info {
 /// `ptr` is a file this value holds a reference to, open read-write.
 pub(crate) struct Donor {
     ptr: NonNull<bindings::file>,
-    /// A donor the caller lent (`DONOR_FD`) rather than one made here.
-    lent: bool,
-    /// Byte range to make a hole again on drop (a lent donor only).
-    punch: Option<(i64, i64)>,
 }
-
-/// `FALLOC_FL_KEEP_SIZE` and `FALLOC_FL_PUNCH_HOLE` (`uapi/linux/falloc.h`,
-/// which the bindings do not include).
-const FALLOC_FL_KEEP_SIZE: i32 = 0x01;
-const FALLOC_FL_PUNCH_HOLE: i32 = 0x02;
 
 impl Donor {
     /// Creates the donor in the directory that holds `file`, with the
@@ -341,8 +332,6 @@ impl Donor {
         Ok(Self {
             // SAFETY: `from_err_ptr` let through a valid file pointer.
             ptr: unsafe { NonNull::new_unchecked(ptr) },
-            lent: false,
-            punch: None,
         })
     }
 
@@ -356,11 +345,7 @@ impl Donor {
         // returns a referenced file, or null.
         let ptr = NonNull::new(unsafe { bindings::fget(fd) }).ok_or(EBADF)?;
         // From here on, dropping `donor` drops the reference.
-        let donor = Self {
-            ptr,
-            lent: true,
-            punch: None,
-        };
+        let donor = Self { ptr };
         let (d, o) = (donor.inode(), file.inode());
         if !d.same_fs(&o) {
             return Err(EXDEV);
@@ -397,15 +382,6 @@ impl Donor {
         self.file().inode()
     }
 
-    /// A lent donor gets bytes `start..start + len` punched back into a
-    /// hole when dropped, whatever happened in between; a donor made here
-    /// is freed whole instead.
-    pub(crate) fn punch_on_drop(&mut self, start: i64, len: i64) {
-        if self.lent {
-            self.punch = Some((start, len));
-        }
-    }
-
     /// Allocates unwritten blocks for logical blocks `lblk..lblk + len`
     /// (inside a hole) exactly at physical block `goal` (non-zero, the run
     /// inside one block group), and grows the size to cover them. Returns
@@ -434,23 +410,6 @@ impl Donor {
 
 impl Drop for Donor {
     fn drop(&mut self) {
-        if let Some((start, len)) = self.punch {
-            // SAFETY: `ptr` is an open, writable file (type invariant);
-            // called from process context without locks held.
-            let ret = unsafe {
-                bindings::vfs_fallocate(
-                    self.ptr.as_ptr(),
-                    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                    start,
-                    len,
-                )
-            };
-            if ret != 0 {
-                // The blocks stay the donor's: the caller's next use of it
-                // is refused (not a hole), and closing it frees them.
-                pr_warn!("could not give the lent donor its hole back: {}\n", ret);
-            }
-        }
         // SAFETY: drops the reference this value holds (type invariant); the
         // last one of a donor made here evicts the orphan and frees its
         // blocks.
@@ -459,10 +418,16 @@ impl Drop for Donor {
 }
 
 /// Swaps `len` blocks of `orig` from logical block `lblk` with the donor's
-/// blocks at the same logical blocks, page by page with journaling (holes
-/// in `orig` are skipped). Returns the blocks moved and the result, both
-/// also when it stops early.
-pub(crate) fn move_extents(orig: &File<'_>, donor: &Donor, lblk: u32, len: u32) -> (u64, Result) {
+/// blocks from `donor_lblk` (at the same offset in a page), page by page
+/// with journaling (holes in `orig` are skipped). Returns the blocks moved
+/// and the result, both also when it stops early.
+pub(crate) fn move_extents(
+    orig: &File<'_>,
+    donor: &Donor,
+    lblk: u32,
+    donor_lblk: u32,
+    len: u32,
+) -> (u64, Result) {
     let mut moved = 0u64;
     // SAFETY: both are valid open ext4 files; the caller made the checks of
     // EXT4_IOC_MOVE_EXT and holds write access to the mount.
@@ -471,7 +436,7 @@ pub(crate) fn move_extents(orig: &File<'_>, donor: &Donor, lblk: u32, len: u32) 
             orig.as_ptr(),
             donor.ptr.as_ptr(),
             lblk,
-            lblk,
+            donor_lblk,
             len,
             &mut moved,
         )

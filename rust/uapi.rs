@@ -37,10 +37,10 @@ pub const DEFRAG_GOAL_ONLY: u32 = 0x1;
 /// Plan and report, move nothing.
 pub const DEFRAG_DRY_RUN: u32 = 0x2;
 /// `reserved` is a file descriptor of an unlinked regular file on the same
-/// filesystem, open for reading and writing, whose blocks at the range's
-/// logical positions are a hole: the call uses it as the donor instead of
-/// creating one (and leaves the range a hole again). A caller moving many
-/// small files saves a donor per file.
+/// filesystem, open for reading and writing, with nothing allocated past
+/// its end: the call uses it as the donor instead of creating one, past
+/// its end, where it keeps the range's old blocks until it is closed. A
+/// caller moving many small files saves a donor, and a punch, per file.
 pub const DEFRAG_DONOR_FD: u32 = 0x4;
 /// Bits 8-15 of `flags`: log2 of the pages moved per step.
 pub const DEFRAG_UNIT_SHIFT: u32 = 8;

@@ -33,8 +33,9 @@ struct ext4_ext_defrag_data {
 #define EXT4_DEFRAG_DRY_RUN	0x00000002
 /*
  * @reserved is a file descriptor of an unlinked regular file on the same
- * filesystem, open read-write, with a hole at the range's logical blocks:
- * it serves as the donor (and gets the hole back) instead of a new one.
+ * filesystem, open read-write, with nothing allocated past its end: it
+ * serves as the donor instead of a new one. The new blocks are allocated
+ * past its end; it keeps the range's old blocks until it is closed.
  */
 #define EXT4_DEFRAG_DONOR_FD	0x00000004
 /*

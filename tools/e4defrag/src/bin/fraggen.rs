@@ -10,7 +10,8 @@
 //! fraggen expect FILE GOAL|fit   where the placement contract puts FILE's
 //!                                data for GOAL (from FS_IOC_GETFSMAP)
 //! fraggen defrag-lent FILE DONOR EXT4_IOC_DEFRAG with a lent donor
-//!                                (DONOR_FD): tmpfile, tmpfile-data, PATH
+//!                                (DONOR_FD): tmpfile, tmpfile-data,
+//!                                tmpfile-prealloc, PATH
 //! ```
 //!
 //! `build` fills all free space with fallocated filler files (no data is
@@ -385,10 +386,12 @@ fn expect(path: &Path, goal: &str) {
 }
 
 /// EXT4_IOC_DEFRAG of all of `path` with a lent donor (`DONOR_FD`):
-/// `tmpfile` (a new empty O_TMPFILE), `tmpfile-data` (one with data at
-/// block 0) or the path of a linked file. Prints "ok hole" when the call
-/// worked and the donor's blocks are a hole again, "ok NOT-A-HOLE" when
-/// they are not, or the errno.
+/// `tmpfile` (a new empty O_TMPFILE), `tmpfile-data` (one with 4 KiB of
+/// data), `tmpfile-prealloc` (an empty one with 64 KiB preallocated past
+/// its end) or the path of a linked file. Prints "ok BYTES DATA" when the
+/// call worked: the bytes the donor holds after it (its data and the
+/// file's old blocks, kept until it is closed) and "intact" or "LOST" for
+/// its own data; or the errno.
 fn defrag_lent(path: &Path, donor: &str) {
     let file = OpenOptions::new()
         .read(true)
@@ -396,12 +399,17 @@ fn defrag_lent(path: &Path, donor: &str) {
         .open(path)
         .unwrap_or_else(|e| die(e));
     let dir = path.parent().unwrap_or(Path::new("."));
+    let own = [7u8; 4096];
     let d = match donor {
-        "tmpfile" | "tmpfile-data" => {
+        "tmpfile" | "tmpfile-data" | "tmpfile-prealloc" => {
             let d = moveext::donor_in(dir).unwrap_or_else(|e| die(e));
             if donor == "tmpfile-data" {
-                d.write_all_at(&[7u8; 4096], 0).unwrap_or_else(|e| die(e));
+                d.write_all_at(&own, 0).unwrap_or_else(|e| die(e));
                 d.sync_all().unwrap_or_else(|e| die(e));
+            }
+            if donor == "tmpfile-prealloc" {
+                fallocate(d.as_raw_fd(), FallocateFlags::FALLOC_FL_KEEP_SIZE, 0, 65536)
+                    .unwrap_or_else(|e| die(e));
             }
             d
         }
@@ -418,8 +426,11 @@ fn defrag_lent(path: &Path, donor: &str) {
     };
     match defrag::defrag_file(&file, path, req) {
         Ok(_) => {
-            let left = Layout::of(&d, 1).map(|l| l.blocks()).unwrap_or(u64::MAX);
-            println!("ok {}", if left == 0 { "hole" } else { "NOT-A-HOLE" });
+            let kept = Layout::of(&d, 1).map(|l| l.blocks()).unwrap_or(u64::MAX);
+            let mut now = [0u8; 4096];
+            let intact =
+                donor != "tmpfile-data" || (d.read_exact_at(&mut now, 0).is_ok() && now == own);
+            println!("ok {kept} {}", if intact { "intact" } else { "LOST" });
         }
         Err(e) => println!("{}", e.errno().map_or("error".into(), |n| format!("{n:?}"))),
     }
@@ -442,7 +453,7 @@ fn main() {
         Some("defrag-lent") if args.len() == 4 => defrag_lent(Path::new(&args[2]), &args[3]),
         _ => die(
             "usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL \
-             | defrag-lent FILE tmpfile|tmpfile-data|PATH",
+             | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH",
         ),
     }
 }
