@@ -409,7 +409,9 @@ pub fn colocate(
     let block_size = ext4fs::block_size(&dir_file, dir)?;
     let before_layouts = layouts_of(files, block_size);
     let before = layout::read_order(before_layouts.iter().flatten());
-    if before.discontinuities == 0 && before.files == files.len() as u64 {
+    // Files without blocks (empty ones) have no place to keep; every
+    // other file must be mapped and in one run with the rest.
+    if before.discontinuities == 0 && before_layouts.iter().all(Option::is_some) {
         // Already one run in read order: nothing to gain.
         let reports = files
             .iter()
