@@ -349,7 +349,12 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
             Job::Single(_) => {}
         }
     }
-    check.finish(from_sb);
+    let failed = out
+        .files
+        .iter()
+        .filter(|r| r.status == Status::Failed)
+        .count();
+    check.finish(from_sb, failed as u64);
     check
 }
 

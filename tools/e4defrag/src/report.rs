@@ -36,6 +36,8 @@ pub struct Totals {
     pub ratio: f64,
     pub score: f64,
     pub verdict: &'static str,
+    /// Targets that could not be checked (each also reported on its own).
+    pub failed: u64,
     /// Whether best counts come from the superblock or were assumed.
     pub geometry_from_superblock: bool,
 }
@@ -71,8 +73,9 @@ impl Check {
         });
     }
 
-    /// Computes the totals; call once everything is added.
-    pub fn finish(&mut self, geometry_from_superblock: bool) {
+    /// Computes the totals; call once everything is added. `failed`:
+    /// targets that could not be checked.
+    pub fn finish(&mut self, geometry_from_superblock: bool, failed: u64) {
         let t = &mut self.totals;
         t.files = self.files.len() as u64;
         t.blocks = self.files.iter().map(|f| f.blocks).sum();
@@ -80,7 +83,13 @@ impl Check {
         t.best = self.files.iter().map(|f| f.best).sum();
         t.ratio = score::ratio(t.extents, t.best, t.blocks);
         t.score = score::score(t.ratio);
-        t.verdict = score::verdict(t.score);
+        t.failed = failed;
+        // No verdict on what could not be looked at.
+        t.verdict = if t.files == 0 && failed > 0 {
+            "none: nothing could be checked"
+        } else {
+            score::verdict(t.score)
+        };
         t.geometry_from_superblock = geometry_from_superblock;
     }
 
@@ -143,6 +152,13 @@ impl Check {
             " [0-30 no problem: 31-55 a little fragmented: 56- needs defragmentation]"
         );
         let _ = writeln!(out, " Verdict: {}", t.verdict);
+        if t.failed > 0 {
+            let _ = writeln!(
+                out,
+                " ({} target(s) could not be checked and are not counted above)",
+                t.failed
+            );
+        }
         if !t.geometry_from_superblock {
             let _ = writeln!(
                 out,
@@ -178,7 +194,7 @@ mod tests {
         c.add_file("/m/bad".into(), &frag(100), &geo);
         c.add_file("/m/good".into(), &frag(1), &geo);
         c.add_set("/m".into(), [&frag(100), &frag(1)]);
-        c.finish(false);
+        c.finish(false, 0);
         let t = &c.totals;
         assert_eq!((t.files, t.blocks, t.extents, t.best), (2, 101, 101, 2));
         assert!((t.ratio - 99.0 * 100.0 / 101.0).abs() < 1e-9);
@@ -192,5 +208,27 @@ mod tests {
         let json: serde_json::Value = serde_json::to_value(&c).unwrap();
         assert_eq!(json["totals"]["extents"], 101);
         assert_eq!(json["sets"][0]["discontinuities"], 100);
+        assert!(!text.contains("could not be checked"), "{text}");
+    }
+
+    #[test]
+    fn no_verdict_when_nothing_was_checked() {
+        let mut c = Check::default();
+        c.finish(true, 2);
+        assert_eq!(c.totals.verdict, "none: nothing could be checked");
+        let text = c.to_text(false);
+        assert!(text.contains("Verdict: none"), "{text}");
+        assert!(text.contains("2 target(s) could not be checked"), "{text}");
+        let json: serde_json::Value = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["totals"]["failed"], 2);
+        // Some checked, some not: a verdict on what was, and the count.
+        let geo = Geometry::assumed(4096);
+        let mut c = Check::default();
+        c.add_file("/m/bad".into(), &frag(100), &geo);
+        c.finish(true, 1);
+        assert_eq!(c.totals.verdict, "needs defragmentation");
+        assert!(c
+            .to_text(false)
+            .contains("1 target(s) could not be checked"));
     }
 }

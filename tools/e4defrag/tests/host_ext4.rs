@@ -518,6 +518,20 @@ fn bad_input_is_refused_clearly() {
     e4defrag_ok(&["-c", ps]);
     sh("mount", &["-o", "remount,rw", img.mnt.to_str().unwrap()]);
 
+    // -c of nothing that can be checked gives no verdict, and fails.
+    let out = e4defrag(&["-c", "--json", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["check"]["totals"]["verdict"],
+        "none: nothing could be checked"
+    );
+    assert_eq!(doc["check"]["totals"]["failed"], 1);
+    let out = e4defrag(&["-c", missing.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Verdict: none"), "{text}");
+    assert!(!text.contains("Verdict: no problem"), "{text}");
+
     // One bad target does not stop the others, but the exit says it.
     let out = e4defrag(&["--backend", "move-ext", missing.to_str().unwrap(), ps]);
     assert_eq!(out.status.code(), Some(1));
