@@ -44,6 +44,11 @@ pub fn classify(path: &Path, mounts: &[mounts::Mount]) -> Result<Target, Error> 
                     .into(),
             }),
         }
+    } else if ft.is_symlink() && is_block_device(path) {
+        // /dev/disk/by-uuid/..., /dev/mapper/...: devices are named through
+        // links; a linked file or directory stays refused.
+        let device = std::fs::canonicalize(path).map_err(Error::io(path, "realpath"))?;
+        classify(&device, mounts)
     } else {
         Err(Error::Refused {
             path: path.into(),
@@ -54,6 +59,12 @@ pub fn classify(path: &Path, mounts: &[mounts::Mount]) -> Result<Target, Error> 
             },
         })
     }
+}
+
+/// Whether `path`, links followed, is a block device.
+fn is_block_device(path: &Path) -> bool {
+    path.metadata()
+        .is_ok_and(|m| m.file_type().is_block_device())
 }
 
 /// The regular files under `dir`, in sorted path order, and the errors met

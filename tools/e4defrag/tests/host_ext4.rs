@@ -471,6 +471,12 @@ fn a_device_and_a_directory_without_r() {
     for (p, _) in &files {
         assert_eq!(extents(p), 1, "{}", p.display());
     }
+    // The device through a link (as /dev/disk/by-uuid/... names it).
+    let link = img._dir.path().join("by-uuid-link");
+    std::os::unix::fs::symlink(&dev, &link).unwrap();
+    let doc = json(&["--backend", "move-ext", link.to_str().unwrap()]);
+    assert_eq!(doc["totals"]["failed"], 0, "{doc}");
+    assert_eq!(doc["totals"]["nothing_to_gain"], 3, "{doc}");
     assert_contents(&files);
     img.fsck();
 }
