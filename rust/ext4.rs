@@ -42,12 +42,11 @@ impl<'a> File<'a> {
     /// allocations get their blocks. Like `fsync`, reports (and consumes for
     /// this open file) a write-back error.
     pub(crate) fn write_back(&self) -> Result {
-        // SAFETY: `ptr` is a valid open file (type invariant); the range is
-        // the whole file.
-        to_result(unsafe { bindings::file_write_and_wait_range(self.ptr.as_ptr(), 0, i64::MAX) })
+        self.write_back_range(0, i64::MAX)
     }
 
-    /// Writes back and waits for the dirty data in bytes `start..=end`.
+    /// Writes back and waits for the dirty data in bytes `start..=end`;
+    /// reports (and consumes) a write-back error as [`File::write_back`].
     pub(crate) fn write_back_range(&self, start: i64, end: i64) -> Result {
         // SAFETY: `ptr` is a valid open file (type invariant).
         to_result(unsafe { bindings::file_write_and_wait_range(self.ptr.as_ptr(), start, end) })
@@ -338,8 +337,8 @@ impl Donor {
     /// The caller's donor, file descriptor `fd`: an unlinked regular file
     /// on `file`'s filesystem (not `file` itself), open read-write, that
     /// may be written (not immutable, append-only or a swap file) and is
-    /// extent-mapped. Whether its blocks at the range are a hole is for
-    /// the caller to check.
+    /// extent-mapped. Where its blocks go (past its end, which must be a
+    /// hole) is for the caller to decide and check.
     pub(crate) fn from_fd(file: &File<'_>, fd: u32) -> Result<Self> {
         // SAFETY: `fget` looks `fd` up in the current task's table and
         // returns a referenced file, or null.
