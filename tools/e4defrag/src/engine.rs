@@ -65,6 +65,7 @@ pub enum Status {
 /// The result for one file, as printed and as put into `--json`.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct FileReport {
+    #[serde(serialize_with = "crate::output::path_json")]
     pub path: PathBuf,
     pub status: Status,
     /// Errno name on failure.
@@ -361,6 +362,7 @@ pub fn defrag_path(
 /// The outcome of colocating a set.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SetReport {
+    #[serde(serialize_with = "crate::output::path_json")]
     pub dir: PathBuf,
     pub backend: Backend,
     pub before: ReadOrder,

@@ -15,6 +15,7 @@ pub mod fsmap;
 pub mod layout;
 pub mod mounts;
 pub mod moveext;
+pub mod output;
 pub mod report;
 pub mod score;
 pub mod setplan;

@@ -13,6 +13,7 @@ use e4defrag::{
     ext4fs,
     layout::Layout,
     mounts::{self, Mount},
+    output,
     report::Check,
     score::Geometry,
     walk::{self, Target},
@@ -155,12 +156,12 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                             files = ordered;
                             for p in unknown {
                                 if cli.verbose {
-                                    eprintln!(
-                                        "e4defrag: {}: in {} but not a regular file under {}; ignored",
+                                    output::warn(&format!(
+                                        "{}: in {} but not a regular file under {}; ignored",
                                         p.display(),
                                         list.display(),
                                         dir.display()
-                                    );
+                                    ));
                                 }
                             }
                         }
@@ -255,9 +256,9 @@ fn show(cli: &Cli, pb: &ProgressBar, r: &FileReport, ctx: Context) {
     }
     let moved = r.moved_blocks > 0 && ctx == Context::Walk;
     if r.status == Status::Failed {
-        pb.suspend(|| eprintln!("e4defrag: {}", line(r)));
+        pb.suspend(|| output::warn(&line(r)));
     } else if ctx == Context::Single || cli.verbose || moved {
-        pb.suspend(|| println!("{}", line(r)));
+        pb.suspend(|| output::line(&line(r)));
     }
 }
 
@@ -299,7 +300,7 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
                             show(cli, &pb, r, Context::Set);
                         }
                         if !cli.json {
-                            pb.suspend(|| println!("{}", set_line(&set)));
+                            pb.suspend(|| output::line(&set_line(&set)));
                         }
                         out.files.extend(reports);
                         out.sets.push(set);
@@ -337,7 +338,7 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
                 }
                 Err(e) => {
                     if !cli.json {
-                        eprintln!("e4defrag: {e}");
+                        output::warn(&e.to_string());
                     }
                     out.files.push(FileReport::failed(path, &e));
                 }
@@ -367,11 +368,11 @@ fn map_all(cli: &Cli) -> ExitCode {
     let mut failed = false;
     for path in &cli.paths {
         if let Err(e) = map_one(cli, backend, path) {
-            eprintln!("e4defrag: {e}");
+            output::warn(&e.to_string());
             failed = true;
         }
     }
-    if failed {
+    if output_failed(|| format!("{} file(s) mapped", cli.paths.len())) || failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -389,12 +390,12 @@ fn map_one(cli: &Cli, backend: blockmap::Backend, path: &Path) -> Result<(), Err
             blockmap::Backend::Module => "module",
             _ => "fiemap",
         };
-        println!(
+        output::line(&format!(
             "{}: block {lblk}: physical {}, {len} blocks, {} ({source})",
             path.display(),
             m.pblk,
             m.state
-        );
+        ));
     }
     Ok(())
 }
@@ -416,6 +417,22 @@ fn totals(out: &mut Outcome) {
     }
 }
 
+/// Whether writing to standard output failed during the run; if so, says
+/// why on standard error, with the `summary` that may not have reached
+/// standard output.
+fn output_failed(summary: impl FnOnce() -> String) -> bool {
+    match output::error() {
+        Some(e) => {
+            output::warn(&format!(
+                "cannot write to standard output ({e}); the run went on"
+            ));
+            output::warn(&summary());
+            true
+        }
+        None => false,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.map {
@@ -429,18 +446,25 @@ fn main() -> ExitCode {
     let jobs = expand(&cli, &mounts, &mut out);
     if !cli.json {
         for r in &out.files {
-            eprintln!("e4defrag: {}", line(r));
+            output::warn(&line(r));
         }
     }
     if cli.check {
         let check = run_check(&cli, &jobs, &mut out);
         if cli.json {
             let doc = serde_json::json!({ "check": check, "failures": out.files });
-            println!("{doc:#}");
+            output::line(&format!("{doc:#}"));
         } else {
-            print!("{}", check.to_text(cli.verbose));
+            output::print(&check.to_text(cli.verbose));
         }
-        return if out.files.is_empty() {
+        let output_failed = output_failed(|| {
+            let t = &check.totals;
+            format!(
+                "{} files checked, {} not; score {:.2}, verdict: {}",
+                t.files, t.failed, t.score, t.verdict
+            )
+        });
+        return if out.files.is_empty() && !output_failed {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -449,27 +473,28 @@ fn main() -> ExitCode {
     run_defrag(&cli, &jobs, &mut out);
     totals(&mut out);
     let t = &out.totals;
+    let summary = format!(
+        "{} files: {} done, {} nothing to gain, {} dry run, {} skipped, {} failed; \
+         extents {} -> {}, moved {} blocks",
+        t.files,
+        t.done,
+        t.nothing_to_gain,
+        t.dry_run,
+        t.skipped,
+        t.failed,
+        t.extents_before,
+        t.extents_after,
+        t.moved_blocks
+    );
     if cli.json {
         match serde_json::to_string_pretty(&out) {
-            Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("e4defrag: cannot write JSON: {e}"),
+            Ok(s) => output::line(&s),
+            Err(e) => output::warn(&format!("cannot write JSON: {e}")),
         }
     } else if t.files > 1 {
-        println!(
-            "{} files: {} done, {} nothing to gain, {} dry run, {} skipped, {} failed; \
-             extents {} -> {}, moved {} blocks",
-            t.files,
-            t.done,
-            t.nothing_to_gain,
-            t.dry_run,
-            t.skipped,
-            t.failed,
-            t.extents_before,
-            t.extents_after,
-            t.moved_blocks
-        );
+        output::line(&summary);
     }
-    if t.failed > 0 {
+    if output_failed(|| summary.clone()) || t.failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -11,6 +11,7 @@ use std::{fmt::Write, path::PathBuf};
 /// One file's numbers.
 #[derive(Clone, Debug, Serialize)]
 pub struct FileCheck {
+    #[serde(serialize_with = "crate::output::path_json")]
     pub path: PathBuf,
     pub blocks: u64,
     pub extents: u32,
@@ -21,6 +22,7 @@ pub struct FileCheck {
 /// A directory's or device's files read in order.
 #[derive(Clone, Debug, Serialize)]
 pub struct SetCheck {
+    #[serde(serialize_with = "crate::output::path_json")]
     pub target: PathBuf,
     #[serde(flatten)]
     pub read_order: ReadOrder,

@@ -177,8 +177,9 @@ fn sync_and_drop_caches() {
 
 /// Extents as e2fsprogs' filefrag counts them.
 fn extents(path: &Path) -> u64 {
-    let out = sh("filefrag", &[path.to_str().unwrap()]);
-    let text = String::from_utf8(out.stdout).unwrap();
+    let out = Command::new("filefrag").arg(path).output().unwrap();
+    assert!(out.status.success(), "filefrag {}", path.display());
+    let text = String::from_utf8_lossy(&out.stdout);
     let n = text.rsplit(": ").next().unwrap().split(' ').next().unwrap();
     n.parse().unwrap_or_else(|_| panic!("filefrag: {text}"))
 }
@@ -593,5 +594,95 @@ fn a_file_that_shrinks_during_the_run() {
     assert!(err.contains(p.to_str().unwrap()), "{err}");
     assert!(err.contains("shrank") || err.contains("changed"), "{err}");
     assert_contents(&[(p, content[..50 * BLOCK].to_vec())]);
+    img.fsck();
+}
+
+/// e4defrag with standard output going to `stdout`; returns its stderr.
+fn e4defrag_to(stdout: Stdio, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_e4defrag"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn output_errors_never_stop_a_run() {
+    let img = Image::new(64);
+    fs::create_dir(img.path("d")).unwrap();
+    let mut files = Vec::new();
+    for i in 0..6 {
+        let p = img.path(&format!("d/f{i}"));
+        let content = bytes(40 + i, 12 * BLOCK);
+        write_fragmented(&p, &content);
+        files.push((p, content));
+    }
+    let d = img.path("d");
+    let d = d.to_str().unwrap();
+    let half: Vec<&str> = files[..3]
+        .iter()
+        .map(|(p, _)| p.to_str().unwrap())
+        .collect();
+    // A pipe nobody reads (`| head` after it quit): every write fails.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut args = vec!["-v", "--backend", "move-ext"];
+    args.extend(&half);
+    let (code, err) = e4defrag_to(Stdio::from(writer), &args);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot write to standard output"), "{err}");
+    assert!(err.contains("3 files: 3 done"), "summary lost: {err}");
+    // A full disk behind standard output.
+    let full = OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let (code, err) = e4defrag_to(Stdio::from(full), &["-v", "--backend", "move-ext", d]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no storage space"), "{err}");
+    assert!(err.contains("6 files: 3 done, 3 nothing to gain"), "{err}");
+    for (p, _) in &files {
+        assert_eq!(extents(p), 1, "{} left behind", p.display());
+    }
+    let full = OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let (code, err) = e4defrag_to(Stdio::from(full), &["-c", "-v", d]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("6 files checked, 0 not"), "{err}");
+    assert_contents(&files);
+    img.fsck();
+}
+
+#[test]
+fn names_that_are_not_utf8_round_trip_in_json() {
+    use std::os::unix::ffi::OsStrExt;
+    let img = Image::new(32);
+    fs::create_dir(img.path("d")).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"f\xff\xfe.bin");
+    let p = img.path("d").join(name);
+    let content = bytes(50, 10 * BLOCK);
+    write_fragmented(&p, &content);
+    let d = img.path("d");
+    let d = d.to_str().unwrap();
+    let as_bytes = |v: &Value| -> Vec<u8> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("not an array of bytes: {v}"))
+            .iter()
+            .map(|b| b.as_u64().unwrap() as u8)
+            .collect()
+    };
+    let doc = json(&["-c", d]);
+    assert_eq!(
+        as_bytes(&doc["check"]["files"][0]["path"]),
+        p.as_os_str().as_bytes()
+    );
+    let doc = json(&["--backend", "move-ext", d]);
+    assert_eq!(doc["totals"]["done"], 1, "{doc}");
+    assert_eq!(as_bytes(&doc["files"][0]["path"]), p.as_os_str().as_bytes());
+    // UTF-8 names stay plain strings.
+    assert_eq!(doc["files"].as_array().unwrap().len(), 1);
+    let doc = json(&["-c", img.path("d").parent().unwrap().to_str().unwrap()]);
+    assert!(doc["check"]["sets"][0]["target"].is_string(), "{doc}");
+    assert_eq!(extents(&p), 1);
+    assert_contents(&[(p, content)]);
     img.fsck();
 }
