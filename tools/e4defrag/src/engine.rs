@@ -370,6 +370,9 @@ pub struct SetReport {
     /// Where the run of files starts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_block: Option<u64>,
+    /// What `--order` did (the caller fills it in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<crate::walk::OrderSummary>,
 }
 
 /// Layouts of `files`, `None` where one cannot be read.
@@ -434,6 +437,7 @@ pub fn colocate(
             before,
             after: before,
             start_block: before_layouts.iter().flatten().find_map(Layout::first_pblk),
+            order: None,
         };
         return Ok((reports, set));
     }
@@ -460,6 +464,7 @@ pub fn colocate(
         before,
         after,
         start_block,
+        order: None,
     };
     Ok((reports, set))
 }

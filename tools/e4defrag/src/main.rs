@@ -36,8 +36,13 @@ enum Job {
         target: PathBuf,
         files: Vec<PathBuf>,
     },
-    /// `-r DIR`: the files under DIR, colocated in this order.
-    Set { dir: PathBuf, files: Vec<PathBuf> },
+    /// `-r DIR`: the files under DIR, colocated in this order (and what
+    /// `--order` did to it).
+    Set {
+        dir: PathBuf,
+        files: Vec<PathBuf>,
+        order: Option<walk::OrderSummary>,
+    },
 }
 
 impl Job {
@@ -149,21 +154,25 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                     });
                     continue;
                 }
+                let mut order = None;
                 if let Some(list) = &cli.order {
                     match std::fs::read_to_string(list) {
                         Ok(text) => {
-                            let (ordered, unknown) = walk::apply_order(&dir, files, &text);
+                            let (ordered, summary, ignored) = walk::apply_order(&dir, files, &text);
                             files = ordered;
-                            for p in unknown {
-                                if cli.verbose {
+                            if cli.verbose {
+                                for (p, why) in ignored {
                                     output::warn(&format!(
-                                        "{}: in {} but not a regular file under {}; ignored",
+                                        "{}: in {}, {why}; ignored",
                                         p.display(),
-                                        list.display(),
-                                        dir.display()
+                                        list.display()
                                     ));
                                 }
                             }
+                            if !cli.json && (cli.verbose || summary.ignored() > 0) {
+                                output::warn(&order_line(list, &dir, &summary));
+                            }
+                            order = Some(summary);
                         }
                         Err(e) => {
                             let e = Error::Refused {
@@ -175,7 +184,7 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                         }
                     }
                 }
-                Job::Set { dir, files }
+                Job::Set { dir, files, order }
             }
         };
         jobs.push(Planned {
@@ -217,6 +226,21 @@ fn line(r: &FileReport) -> String {
         Status::Skipped => format!("{p}: skipped ({})", r.reason.as_deref().unwrap_or("")),
         Status::Failed => r.reason.clone().unwrap_or_default(),
     }
+}
+
+/// One line on what an order list did to the set of `dir`.
+fn order_line(list: &Path, dir: &Path, o: &walk::OrderSummary) -> String {
+    format!(
+        "{}: {} entries: {} files of {} in order, {} not a file of the set, \
+         {} missing, {} named twice",
+        list.display(),
+        o.entries,
+        o.in_order,
+        dir.display(),
+        o.outside,
+        o.missing,
+        o.duplicated
+    )
 }
 
 fn set_line(s: &SetReport) -> String {
@@ -292,10 +316,11 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
                     out.files.push(r);
                 }
             }
-            Job::Set { dir, files } => {
+            Job::Set { dir, files, order } => {
                 pb.set_position(done_blocks);
                 match engine::colocate(dir, files, p.backend, &opts, &pb) {
-                    Ok((reports, set)) => {
+                    Ok((reports, mut set)) => {
+                        set.order.clone_from(order);
                         for r in &reports {
                             show(cli, &pb, r, Context::Set);
                         }

@@ -101,40 +101,84 @@ pub fn files_under(dir: &Path, mounts: &[mounts::Mount]) -> (Vec<PathBuf>, Vec<E
     (files, errors)
 }
 
+/// What an order list (`--order`) did to a set, for the run's report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OrderSummary {
+    /// Entries in the list (blank lines and comments not counted).
+    pub entries: u64,
+    /// Files of the set put in the list's order.
+    pub in_order: u64,
+    /// Entries that exist but are not a regular file of the set (outside
+    /// its directory, on another filesystem, not a regular file).
+    pub outside: u64,
+    /// Entries that do not exist.
+    pub missing: u64,
+    /// Entries naming a file an earlier entry named already (the same
+    /// path, or another path to it: a link, `..`, a hard link).
+    pub duplicated: u64,
+}
+
+impl OrderSummary {
+    /// Entries that did not place a file.
+    pub fn ignored(&self) -> u64 {
+        self.outside + self.missing + self.duplicated
+    }
+}
+
 /// Puts `files` into the order of `list` (paths one per line, absolute or
 /// relative to `dir`; blank lines and lines starting with `#` ignored).
-/// Files the list does not name follow in their present order; names in
-/// the list that are not among `files` are returned separately.
-pub fn apply_order(dir: &Path, files: Vec<PathBuf>, list: &str) -> (Vec<PathBuf>, Vec<PathBuf>) {
+/// Entries are matched to files by identity (device and inode), so any
+/// path to a file counts, whatever way `dir` or the entry is spelt.
+/// Files the list does not name follow in their present order. Returns
+/// the files, what the list did, and each entry that placed nothing with
+/// the reason.
+pub fn apply_order(
+    dir: &Path,
+    files: Vec<PathBuf>,
+    list: &str,
+) -> (Vec<PathBuf>, OrderSummary, Vec<(PathBuf, &'static str)>) {
+    let id = |m: &std::fs::Metadata| (m.dev(), m.ino());
     let mut remaining: Vec<Option<PathBuf>> = files.into_iter().map(Some).collect();
-    let index: std::collections::HashMap<PathBuf, usize> = remaining
+    let index: std::collections::HashMap<(u64, u64), usize> = remaining
         .iter()
         .enumerate()
-        .map(|(i, p)| (p.clone().unwrap(), i))
+        .filter_map(|(i, p)| Some((id(&p.as_ref()?.symlink_metadata().ok()?), i)))
         .collect();
     let mut ordered = Vec::new();
-    let mut unknown = Vec::new();
+    let mut summary = OrderSummary::default();
+    let mut ignored = Vec::new();
     let mut seen = HashSet::new();
     for line in list.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let p = Path::new(line);
-        let p = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            dir.join(p)
+        summary.entries += 1;
+        let p = dir.join(line); // an absolute line replaces `dir`
+        let why = match p.metadata() {
+            Err(_) => {
+                summary.missing += 1;
+                "missing"
+            }
+            Ok(m) if !seen.insert(id(&m)) => {
+                summary.duplicated += 1;
+                "named before"
+            }
+            Ok(m) => match index.get(&id(&m)).and_then(|&i| remaining[i].take()) {
+                Some(f) => {
+                    ordered.push(f);
+                    summary.in_order += 1;
+                    continue;
+                }
+                None => {
+                    summary.outside += 1;
+                    "not a regular file of the set"
+                }
+            },
         };
-        if !seen.insert(p.clone()) {
-            continue;
-        }
-        match index.get(&p).and_then(|&i| remaining[i].take()) {
-            Some(f) => ordered.push(f),
-            None => unknown.push(p),
-        }
+        ignored.push((p, why));
     }
     ordered.extend(remaining.into_iter().flatten());
-    (ordered, unknown)
+    (ordered, summary, ignored)
 }
 
 #[cfg(test)]
@@ -143,21 +187,47 @@ mod tests {
 
     #[test]
     fn order_list_first_then_the_rest() {
-        let dir = Path::new("/d");
-        let files: Vec<PathBuf> = ["/d/a", "/d/b", "/d/c", "/d/e/f"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
-        let list = "# boot trace\n/d/c\ne/f\n\n/d/c\n/d/missing\n/elsewhere/x\n";
-        let (ordered, unknown) = apply_order(dir, files, list);
-        let want: Vec<PathBuf> = ["/d/c", "/d/e/f", "/d/a", "/d/b"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
-        assert_eq!(ordered, want);
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("d");
+        std::fs::create_dir_all(d.join("e")).unwrap();
+        let files: Vec<PathBuf> = ["a", "b", "c", "e/f"].iter().map(|n| d.join(n)).collect();
+        for f in &files {
+            std::fs::write(f, b"x").unwrap();
+        }
+        std::fs::write(tmp.path().join("x"), b"x").unwrap();
+        std::os::unix::fs::symlink(&d, tmp.path().join("link")).unwrap();
+        let top = tmp.path().display();
+        // c by its path, e/f relative, c again through a link and through
+        // "..", a missing entry, a file outside the set.
+        let list = format!(
+            "# boot trace\n{top}/d/c\ne/f\n\n{top}/link/c\n{top}/d/e/../c\n\
+             {top}/d/missing\n{top}/x\n"
+        );
+        // The set's directory spelt another way.
+        let dir = tmp.path().join("link/e/..");
+        let (ordered, summary, ignored) = apply_order(&dir, files.clone(), &list);
+        let want = [&files[2], &files[3], &files[0], &files[1]];
+        assert_eq!(ordered.iter().collect::<Vec<_>>(), want);
         assert_eq!(
-            unknown,
-            vec![PathBuf::from("/d/missing"), PathBuf::from("/elsewhere/x")]
+            summary,
+            OrderSummary {
+                entries: 6,
+                in_order: 2,
+                outside: 1,
+                missing: 1,
+                duplicated: 2,
+            }
+        );
+        assert_eq!(summary.ignored(), 4);
+        let whys: Vec<&str> = ignored.iter().map(|(_, w)| *w).collect();
+        assert_eq!(
+            whys,
+            [
+                "named before",
+                "named before",
+                "missing",
+                "not a regular file of the set"
+            ]
         );
     }
 }

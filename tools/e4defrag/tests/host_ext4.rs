@@ -373,11 +373,37 @@ fn colocating_in_the_order_of_a_list() {
             }
         })
         .collect();
+    // Entries that place nothing, each counted: one missing, one outside
+    // the set, one named twice (through "..").
+    let list = format!(
+        "{list}{0}/nope\n{1}\n{0}/../boot/{2}\n",
+        d,
+        img.path("outside").display(),
+        files[0].0.file_name().unwrap().to_str().unwrap()
+    );
+    fs::write(img.path("outside"), b"x").unwrap();
     let list_path = img.path("order.txt");
     fs::write(&list_path, list).unwrap();
     let l = list_path.to_str().unwrap();
     let before = discontinuities(&["-r", "--order", l, d]);
-    e4defrag_ok(&["-r", "--backend", "move-ext", "--order", l, d]);
+    // The set's directory named through a link: absolute entries still
+    // match (they used to be compared as strings and all ignored).
+    let link = img.path("boot-link");
+    std::os::unix::fs::symlink(d, &link).unwrap();
+    let via_link = format!("{}/.", link.display());
+    let doc = json(&["-r", "--backend", "move-ext", "--order", l, &via_link]);
+    let order = &doc["sets"][0]["order"];
+    assert_eq!(order["entries"], 123, "{order}");
+    assert_eq!(order["in_order"], 120, "{order}");
+    assert_eq!(order["missing"], 1, "{order}");
+    assert_eq!(order["outside"], 1, "{order}");
+    assert_eq!(order["duplicated"], 1, "{order}");
+    let text = e4defrag(&["-r", "-n", "--backend", "move-ext", "--order", l, d]);
+    let err = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        err.contains("123 entries: 120 files of") && err.contains("1 missing, 1 named twice"),
+        "{err}"
+    );
     let in_list_order = discontinuities(&["-r", "--order", l, d]);
     let in_path_order = discontinuities(&[d]);
     println!("--order: {before} -> {in_list_order} (path order now {in_path_order})");
