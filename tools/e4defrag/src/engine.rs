@@ -171,6 +171,9 @@ fn test_stop_point(path: &Path) {
     }
 }
 
+/// Why a file with inline data is skipped.
+const INLINE: &str = "inline data (kept in the inode: no blocks to move)";
+
 /// Blocks moved per `EXT4_IOC_MOVE_EXT` call: progress shows between them.
 const MOVE_CHUNK: u64 = 2048;
 
@@ -323,6 +326,10 @@ pub fn defrag_path(
         report.blocks = meta.blocks() * 512 / block_size;
         if meta.size() == 0 {
             report.skip("empty");
+            return Ok(());
+        }
+        if ext4fs::has_inline_data(&file) {
+            report.skip(INLINE);
             return Ok(());
         }
         // A new copy must fit next to the old one: a file larger than the
@@ -530,7 +537,11 @@ fn colocate_move_ext(
             report.extents_before = planned_layout.extents();
             report.extents_after = report.extents_before;
             if planned_layout.runs.is_empty() {
-                report.skip("no blocks");
+                report.skip(if planned_layout.inline {
+                    INLINE
+                } else {
+                    "no blocks"
+                });
                 return Ok(());
             }
             if opts.dry_run {
@@ -630,7 +641,7 @@ fn colocate_module(
             let now = Layout::of(&file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
             report.blocks = now.blocks();
             if now.runs.is_empty() {
-                report.skip("no blocks");
+                report.skip(if now.inline { INLINE } else { "no blocks" });
                 return Ok(());
             }
             if segments.is_empty() {

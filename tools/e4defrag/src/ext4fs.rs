@@ -1,8 +1,24 @@
-//! Is a path on ext4, and with which block size?
+//! Is a path on ext4, with which block size, and is a file's data in its
+//! inode?
 
 use crate::error::Error;
 use nix::sys::statfs::{fstatfs, EXT4_SUPER_MAGIC};
-use std::{fs::File, path::Path};
+use std::{fs::File, os::fd::AsRawFd, path::Path};
+
+nix::ioctl_read!(fs_ioc_getflags, b'f', 1, nix::libc::c_long);
+
+/// `EXT4_INLINE_DATA_FL` (`lsattr`'s `N`): the data is in the inode.
+const INLINE_DATA_FL: nix::libc::c_long = 0x1000_0000;
+
+/// Whether `file`'s data is stored in its inode (inline_data): such a
+/// file has no blocks to move or place. False when the flags cannot be
+/// read.
+pub fn has_inline_data(file: &File) -> bool {
+    let mut flags: nix::libc::c_long = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes an int into `flags`, which is larger.
+    let res = unsafe { fs_ioc_getflags(file.as_raw_fd(), &mut flags) };
+    res.is_ok() && flags & INLINE_DATA_FL != 0
+}
 
 /// Checks that `file` (opened from `path`) is on ext4 and returns the
 /// filesystem's block size in bytes.

@@ -9,6 +9,9 @@ const FLAG_SYNC: u32 = 0x1;
 const EXTENT_LAST: u32 = 0x1;
 /// `FIEMAP_EXTENT_DELALLOC`.
 pub const EXTENT_DELALLOC: u32 = 0x4;
+/// `FIEMAP_EXTENT_DATA_INLINE`: the data is in the inode (inline_data);
+/// `physical` is the inode's place in the inode table, not a data block.
+pub const EXTENT_DATA_INLINE: u32 = 0x200;
 /// `FIEMAP_EXTENT_UNWRITTEN`.
 pub const EXTENT_UNWRITTEN: u32 = 0x800;
 

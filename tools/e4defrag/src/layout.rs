@@ -30,16 +30,26 @@ impl Run {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Layout {
     pub runs: Vec<Run>,
+    /// The data is stored in the inode (inline_data): no runs, nothing
+    /// to place, and no data position in read-order figures.
+    pub inline: bool,
 }
 
 impl Layout {
     /// The layout of `file` now (dirty data is written back first).
     pub fn of(file: &impl AsRawFd, block_size: u64) -> Result<Layout, Errno> {
-        let runs = fiemap::extents(file)?
+        let extents = fiemap::extents(file)?;
+        let inline = extents
+            .iter()
+            .any(|e| e.flags & fiemap::EXTENT_DATA_INLINE != 0);
+        let runs = extents
             .into_iter()
             // Delayed allocations have no blocks yet; the sync above makes
-            // them rare (a writer racing with us).
-            .filter(|e| e.flags & fiemap::EXTENT_DELALLOC == 0 && e.length > 0)
+            // them rare (a writer racing with us). Inline data has none.
+            .filter(|e| {
+                e.flags & (fiemap::EXTENT_DELALLOC | fiemap::EXTENT_DATA_INLINE) == 0
+                    && e.length > 0
+            })
             .map(|e| Run {
                 lblk: e.logical / block_size,
                 pblk: e.physical / block_size,
@@ -47,7 +57,7 @@ impl Layout {
                 unwritten: e.flags & fiemap::EXTENT_UNWRITTEN != 0,
             })
             .collect();
-        Ok(Layout { runs })
+        Ok(Layout { runs, inline })
     }
 
     /// Extents as ext4 counts them: runs that continue each other both
@@ -157,6 +167,7 @@ mod tests {
         // 0..4 at 100, 4..8 at 104 (same extent), hole, 10..12 at 50.
         let l = Layout {
             runs: vec![run(0, 100, 4), run(4, 104, 4), run(10, 50, 2)],
+            ..Default::default()
         };
         assert_eq!(l.extents(), 2);
         assert_eq!(l.physical_pieces(), 2);
@@ -171,6 +182,7 @@ mod tests {
         // Logically swapped halves of one physical run: 2 extents, 1 piece.
         let l = Layout {
             runs: vec![run(0, 104, 4), run(4, 100, 4)],
+            ..Default::default()
         };
         assert_eq!(l.extents(), 2);
         assert_eq!(l.physical_pieces(), 1);
@@ -180,12 +192,15 @@ mod tests {
     fn read_order_counts_jumps_between_and_inside_files() {
         let a = Layout {
             runs: vec![run(0, 10, 2)],
+            ..Default::default()
         };
         let b = Layout {
             runs: vec![run(0, 12, 1), run(1, 40, 1)],
+            ..Default::default()
         };
         let c = Layout {
             runs: vec![run(0, 41, 3)],
+            ..Default::default()
         };
         let empty = Layout::default();
         let r = read_order([&a, &b, &empty, &c]);

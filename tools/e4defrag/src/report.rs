@@ -186,6 +186,7 @@ mod tests {
                     unwritten: false,
                 })
                 .collect(),
+            ..Default::default()
         }
     }
 

@@ -140,6 +140,7 @@ mod tests {
                     unwritten: false,
                 })
                 .collect(),
+            ..Default::default()
         }
     }
 

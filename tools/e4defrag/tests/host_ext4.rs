@@ -39,6 +39,11 @@ struct Image {
 
 impl Image {
     fn new(mib: u64) -> Image {
+        Image::with(mib, &[])
+    }
+
+    /// An image made with `mke2fs` options `extra` (features, say).
+    fn with(mib: u64, extra: &[&str]) -> Image {
         assert!(
             nix::unistd::geteuid().is_root(),
             "the host ext4 tests loop-mount images: run them as root"
@@ -48,18 +53,10 @@ impl Image {
         let mnt = dir.path().join("mnt");
         File::create(&img).unwrap().set_len(mib << 20).unwrap();
         fs::create_dir(&mnt).unwrap();
-        sh(
-            "mke2fs",
-            &[
-                "-q",
-                "-F",
-                "-t",
-                "ext4",
-                "-b",
-                "4096",
-                img.to_str().unwrap(),
-            ],
-        );
+        let mut args = vec!["-q", "-F", "-t", "ext4", "-b", "4096"];
+        args.extend_from_slice(extra);
+        args.push(img.to_str().unwrap());
+        sh("mke2fs", &args);
         // nodelalloc: blocks are allocated in write(), on this thread's CPU,
         // not later by a flusher thread on another one.
         sh(
@@ -710,5 +707,58 @@ fn names_that_are_not_utf8_round_trip_in_json() {
     assert!(doc["check"]["sets"][0]["target"].is_string(), "{doc}");
     assert_eq!(extents(&p), 1);
     assert_contents(&[(p, content)]);
+    img.fsck();
+}
+
+#[test]
+fn inline_data_files_are_skipped_and_not_counted() {
+    let img = Image::with(64, &["-O", "inline_data"]);
+    let mut files = scattered_dir(&img, "boot", 40);
+    // Tiny files whose data ext4 keeps in the inode.
+    for i in 0..5 {
+        let p = img.path(&format!("boot/tiny{i}"));
+        let content = bytes(60 + i, 40);
+        fs::write(&p, &content).unwrap();
+        files.push((p, content));
+    }
+    nix::unistd::sync();
+    let tiny = img.path("boot/tiny0");
+    let lsattr = sh("lsattr", &[tiny.to_str().unwrap()]);
+    let flags = String::from_utf8_lossy(&lsattr.stdout);
+    assert!(
+        flags.split(' ').next().unwrap().contains('N'),
+        "not inline: {flags}"
+    );
+    let d = img.path("boot");
+    let d = d.to_str().unwrap();
+    // Only the 40 files with blocks are in the read-order figures.
+    let doc = json(&["-c", "-r", d]);
+    assert_eq!(doc["check"]["sets"][0]["files"], 40, "{doc}");
+    let before = doc["check"]["sets"][0]["discontinuities"].as_u64().unwrap();
+    for args in [
+        vec!["-r", "--backend", "move-ext", d],
+        vec!["--backend", "move-ext", d],
+        vec!["--backend", "move-ext", tiny.to_str().unwrap()],
+    ] {
+        let doc = json(&args);
+        assert_eq!(doc["totals"]["failed"], 0, "{args:?}: {doc}");
+        let inline: Vec<_> = doc["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["path"].as_str().unwrap().contains("tiny"))
+            .collect();
+        assert!(!inline.is_empty());
+        for f in inline {
+            assert_eq!(f["status"], "skipped", "{f}");
+            assert!(f["reason"].as_str().unwrap().contains("inline data"), "{f}");
+        }
+    }
+    let after = discontinuities(&["-r", d]);
+    println!("inline_data -r: {before} -> {after}");
+    assert!(after < before, "{before} -> {after}");
+    let text = e4defrag_ok(&["-v", "--backend", "move-ext", tiny.to_str().unwrap()]);
+    assert!(text.contains("skipped (inline data"), "{text}");
+    assert_contents(&files);
     img.fsck();
 }
