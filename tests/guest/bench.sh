@@ -4,11 +4,16 @@
 # EXT4_IOC_MOVE_EXT backend and with e2fsprogs' e4defrag, each on a freshly
 # made copy of the same layout; then one image of scattered and fragmented
 # files handled by e4defrag -r with each backend, e4defrag DIR and
-# e2fsprogs' e4defrag. Prints one line per run.
+# e2fsprogs' e4defrag; then -r with each backend on the seeded layouts
+# (bench-layouts.sh). Prints one line per run.
 . /bin/lib.sh
 DEV=/dev/vda
 
 insmod $KO || { echo "bench: insmod failed"; exit 0; }
+# e4d.bench=layouts: only the seeded layouts' -r timings.
+case " $(cat /proc/cmdline) " in
+*" e4d.bench=layouts "*) /bin/bench-layouts.sh; exit 0 ;;
+esac
 
 # uptime_cs: seconds since boot in hundredths.
 uptime_cs() { awk '{ split($1, t, "."); print t[1] * 100 + t[2] }' /proc/uptime; }
@@ -112,3 +117,4 @@ image_run "e4defrag -r (move-ext)" e4defrag -r --backend move-ext /mnt/boot
 image_run "e4defrag DIR (module)" e4defrag --backend module /mnt/boot
 image_run "e2fsprogs e4defrag DIR" e2fsprogs-e4defrag /mnt/boot
 umount /mnt
+/bin/bench-layouts.sh
