@@ -177,22 +177,21 @@ const INLINE: &str = "inline data (kept in the inode: no blocks to move)";
 /// Blocks moved per `EXT4_IOC_MOVE_EXT` call: progress shows between them.
 const MOVE_CHUNK: u64 = 2048;
 
-/// Moves `layout`'s stretches of `file` into `donor` at `donor_base` +
-/// their logical block. Returns the blocks moved.
+/// Moves the stretches `pieces` of `file` (`(start, end, donor block)`)
+/// into `donor`. Returns the blocks moved.
 fn move_stretches(
     file: &File,
     path: &Path,
     donor: &File,
-    layout: &Layout,
-    donor_base: u64,
+    pieces: impl IntoIterator<Item = (u64, u64, u64)>,
     progress: &ProgressBar,
 ) -> Result<u64, Error> {
     let mut moved = 0;
-    for (start, end) in layout.stretches() {
+    for (start, end, to) in pieces {
         let mut at = start;
         while at < end {
             let len = MOVE_CHUNK.min(end - at);
-            let n = moveext::move_ext(file, donor, at, donor_base + at, len)
+            let n = moveext::move_ext(file, donor, at, to + (at - start), len)
                 .map_err(Error::sys(path, "EXT4_IOC_MOVE_EXT"))?;
             moved += n;
             progress.inc(n);
@@ -249,7 +248,9 @@ fn defrag_move_ext(
         return Ok(());
     }
     test_stop_point(path);
-    report.moved_blocks = move_stretches(file, path, &donor, &before, 0, progress)?;
+    // The donor has the same holes: each stretch at its own place.
+    let same_place = before.stretches().into_iter().map(|(s, e)| (s, e, s));
+    report.moved_blocks = move_stretches(file, path, &donor, same_place, progress)?;
     drop(donor);
     check_size(file, path, size)?;
     let after = Layout::of(file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
@@ -393,12 +394,15 @@ fn layouts_of(files: &[PathBuf], block_size: u64) -> Vec<Option<Layout>> {
         .collect()
 }
 
-/// Logical blocks each file takes in a shared donor, rounded up to whole
-/// pages: `EXT4_IOC_MOVE_EXT` wants the same offset within a page on both
-/// sides.
+/// Blocks each file takes in a shared donor: its stretches packed, holes
+/// left out, in whole pages (see `Layout::packed`).
 fn slot_blocks(layout: &Layout, block_size: u64) -> u64 {
-    let per_page = (page_size() / block_size).max(1);
-    layout.lend().div_ceil(per_page) * per_page
+    layout.packed(per_page(block_size)).1
+}
+
+/// Blocks to a page.
+fn per_page(block_size: u64) -> u64 {
+    (page_size() / block_size).max(1)
 }
 
 fn page_size() -> u64 {
@@ -560,7 +564,9 @@ fn colocate_move_ext(
                 });
             }
             test_stop_point(path);
-            report.moved_blocks = move_stretches(&file, path, &donor, &now, base, progress)?;
+            let (pieces, _) = now.packed(per_page(block_size));
+            let in_slot = pieces.into_iter().map(|(s, e, at)| (s, e, base + at));
+            report.moved_blocks = move_stretches(&file, path, &donor, in_slot, progress)?;
             check_size(&file, path, size)?;
             report.extents_after = Layout::of(&file, block_size)
                 .map_err(Error::sys(path, "FS_IOC_FIEMAP"))?

@@ -101,6 +101,28 @@ impl Layout {
         self.runs.last().map_or(0, Run::lend)
     }
 
+    /// Where the stretches go when packed one after the other into a slot
+    /// of a donor, each at the same offset in a page as in the file (what
+    /// `EXT4_IOC_MOVE_EXT` requires; `per_page` blocks to a page):
+    /// `(start, end, offset in the slot)`, and the slot's length in whole
+    /// pages. Holes take no room, so a sparse file needs only about as
+    /// many blocks as it holds.
+    pub fn packed(&self, per_page: u64) -> (Vec<(u64, u64, u64)>, u64) {
+        let per_page = per_page.max(1);
+        let mut at = 0;
+        let pieces: Vec<_> = self
+            .stretches()
+            .into_iter()
+            .map(|(start, end)| {
+                at += (start % per_page + per_page - at % per_page) % per_page;
+                let piece = (start, end, at);
+                at += end - start;
+                piece
+            })
+            .collect();
+        (pieces, at.div_ceil(per_page) * per_page)
+    }
+
     /// Stretches of logical blocks without holes, `(start, end)`.
     pub fn stretches(&self) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::new();
@@ -160,6 +182,23 @@ mod tests {
             len,
             unwritten: false,
         }
+    }
+
+    #[test]
+    fn packed_stretches_keep_their_offset_in_a_page() {
+        // 4 blocks to a page: 0..3, hole, 9..10, hole, 4096..4097.
+        let l = Layout {
+            runs: vec![run(0, 100, 3), run(9, 50, 1), run(4096, 7, 1)],
+            ..Default::default()
+        };
+        let (pieces, len) = l.packed(4);
+        assert_eq!(pieces, vec![(0, 3, 0), (9, 10, 5), (4096, 4097, 8)]);
+        assert_eq!(len, 12);
+        // One block to a page: back to back.
+        let (pieces, len) = l.packed(1);
+        assert_eq!(pieces, vec![(0, 3, 0), (9, 10, 3), (4096, 4097, 4)]);
+        assert_eq!(len, 5);
+        assert_eq!(Layout::default().packed(4), (vec![], 0));
     }
 
     #[test]

@@ -762,3 +762,64 @@ fn inline_data_files_are_skipped_and_not_counted() {
     assert_contents(&files);
     img.fsck();
 }
+
+/// The data stretches of `path` as `(offset, end)` bytes (SEEK_DATA and
+/// SEEK_HOLE), so holes can be compared before and after.
+fn data_map(path: &Path) -> Vec<(i64, i64)> {
+    use nix::unistd::{lseek, Whence};
+    use std::os::fd::AsRawFd;
+    let f = File::open(path).unwrap();
+    let fd = f.as_raw_fd();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Ok(data) = lseek(fd, at, Whence::SeekData) {
+        let hole = lseek(fd, data, Whence::SeekHole).unwrap();
+        out.push((data, hole));
+        at = hole;
+    }
+    out
+}
+
+#[test]
+fn sparse_files_in_a_set_take_only_their_blocks() {
+    let img = Image::new(64);
+    let mut files = scattered_dir(&img, "boot", 30);
+    // 200 MiB of logical size on a 64 MiB filesystem, 3 stretches of 3
+    // blocks: its slot must be its 9 blocks, not its size.
+    let p = img.path("boot/sparse");
+    let f = File::create(&p).unwrap();
+    let mut stretches = Vec::new();
+    for (i, off) in [0u64, 80 << 20, 200 << 20].iter().enumerate() {
+        let data = bytes(70 + i as u64, 3 * BLOCK);
+        std::os::unix::fs::FileExt::write_all_at(&f, &data, *off).unwrap();
+        stretches.push((*off, data));
+    }
+    drop(f);
+    nix::unistd::sync();
+    let map = data_map(&p);
+    let blocks = fs::metadata(&p).unwrap().blocks();
+    assert_eq!(map.len(), 3, "{map:?}");
+    let d = img.path("boot");
+    let d = d.to_str().unwrap();
+    let before = discontinuities(&["-r", d]);
+    let doc = json(&["-r", "--backend", "move-ext", d]);
+    assert_eq!(doc["totals"]["failed"], 0, "{doc}");
+    assert_eq!(doc["totals"]["skipped"], 0, "{doc}");
+    let after = discontinuities(&["-r", d]);
+    println!("sparse -r: {before} -> {after}");
+    assert!(after <= 3, "{before} -> {after}");
+    // Holes stay holes, the data is where it was in the file.
+    assert_eq!(data_map(&p), map);
+    assert_eq!(fs::metadata(&p).unwrap().blocks(), blocks);
+    sync_and_drop_caches();
+    let f = File::open(&p).unwrap();
+    for (off, data) in &stretches {
+        let mut now = vec![0u8; data.len()];
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut now, *off).unwrap();
+        assert!(now == *data, "stretch at {off} changed");
+    }
+    drop(f);
+    files.retain(|(q, _)| q != &p);
+    assert_contents(&files);
+    img.fsck();
+}
