@@ -491,6 +491,40 @@ struct SetPlan<'a> {
     block_size: u64,
 }
 
+/// `None` when the set laid out as `predicted` (the files that have a
+/// layout, in read order) reads better than as `layouts`; else a report
+/// of "nothing to gain" for every file, and nothing is to be moved.
+fn no_better(
+    files: &[PathBuf],
+    layouts: &[Option<Layout>],
+    predicted: &[Layout],
+) -> Option<Vec<FileReport>> {
+    let before = layout::read_order(layouts.iter().flatten());
+    if layout::read_order(predicted).better_than(&before) {
+        return None;
+    }
+    let reports = files
+        .iter()
+        .zip(layouts)
+        .map(|(p, l)| {
+            let mut r = FileReport::new(p);
+            if let Some(l) = l {
+                r.status = Status::NothingToGain;
+                r.blocks = l.blocks();
+                r.extents_before = l.extents();
+                r.extents_after = r.extents_before;
+            } else {
+                r = r.fail(&Error::Refused {
+                    path: p.clone(),
+                    reason: "cannot be opened or mapped".into(),
+                });
+            }
+            r
+        })
+        .collect();
+    Some(reports)
+}
+
 /// Stock backend: one donor, fallocated for the whole set (ext4 puts it
 /// near `dir`, where the donor's inode is), and each file moved into its
 /// slot of it in turn.
@@ -523,6 +557,23 @@ fn colocate_move_ext(
     moveext::allocate(&donor, 0, total, block_size).map_err(Error::sys(dir, "fallocate"))?;
     let planned = Layout::of(&donor, block_size).map_err(Error::sys(dir, "FS_IOC_FIEMAP"))?;
     let start = planned.first_pblk();
+    // Judge the set as a whole, like a file: the layout the slots give
+    // must read better than the one there is.
+    let mut base = 0;
+    let predicted: Vec<Layout> = layouts
+        .iter()
+        .zip(&slots)
+        .filter_map(|(l, slot)| {
+            let l = l.as_ref()?;
+            let (pieces, _) = l.packed(per_page(block_size));
+            let in_slot: Vec<_> = pieces.iter().map(|&(s, e, at)| (s, e, base + at)).collect();
+            base += slot;
+            Some(l.moved_to(&in_slot, &planned))
+        })
+        .collect();
+    if let Some(reports) = no_better(files, layouts, &predicted) {
+        return Ok((reports, None));
+    }
     let mut base = 0;
     for ((path, report), (layout, slot)) in files
         .iter()
@@ -632,6 +683,16 @@ fn colocate_module(
     };
     let mut lend = donor.as_ref().map(|d| d.as_raw_fd());
     let mut plan = make_plan(0, dir_start)?;
+    // Judge the set as a whole, like a file (files the plan has no room
+    // for counted where they are).
+    let predicted: Vec<Layout> = layouts
+        .iter()
+        .zip(&plan)
+        .filter_map(|(l, segments)| Some(setplan::placed(l.as_ref()?, segments)))
+        .collect();
+    if let Some(reports) = no_better(files, layouts, &predicted) {
+        return Ok((reports, None));
+    }
     let mut base = 0;
     let start = plan.iter().flatten().next().map(|s| s.goal);
     let mut replans = 0;

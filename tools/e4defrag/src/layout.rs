@@ -123,6 +123,31 @@ impl Layout {
         (pieces, at.div_ceil(per_page) * per_page)
     }
 
+    /// The layout this file would have with its data moved: `pieces` are
+    /// `(start, end, to)` (the file's logical blocks `start..end` go to
+    /// logical block `to` of a donor whose layout is `donor`). Donor
+    /// blocks it lacks are left out.
+    pub fn moved_to(&self, pieces: &[(u64, u64, u64)], donor: &Layout) -> Layout {
+        let mut runs = Vec::new();
+        for &(start, end, to) in pieces {
+            for d in &donor.runs {
+                let (lo, hi) = (d.lblk.max(to), d.lend().min(to + (end - start)));
+                if lo < hi {
+                    runs.push(Run {
+                        lblk: start + (lo - to),
+                        pblk: d.pblk + (lo - d.lblk),
+                        len: hi - lo,
+                        unwritten: false,
+                    });
+                }
+            }
+        }
+        Layout {
+            runs,
+            ..Default::default()
+        }
+    }
+
     /// Stretches of logical blocks without holes, `(start, end)`.
     pub fn stretches(&self) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::new();
@@ -146,6 +171,15 @@ pub struct ReadOrder {
     pub discontinuities: u64,
     /// Blocks from the first to the last block of the set, gaps included.
     pub span_blocks: u64,
+}
+
+impl ReadOrder {
+    /// Whether reading a set laid out as `self` is better than as
+    /// `before`: fewer jumps, or as many over a shorter span. What a set
+    /// move must achieve to be worth making.
+    pub fn better_than(&self, before: &ReadOrder) -> bool {
+        (self.discontinuities, self.span_blocks) < (before.discontinuities, before.span_blocks)
+    }
 }
 
 /// Measures the set of `layouts`, read in the given order.
@@ -199,6 +233,40 @@ mod tests {
         assert_eq!(pieces, vec![(0, 3, 0), (9, 10, 3), (4096, 4097, 4)]);
         assert_eq!(len, 5);
         assert_eq!(Layout::default().packed(4), (vec![], 0));
+    }
+
+    #[test]
+    fn a_moved_layout_follows_the_donor() {
+        // Data 0..3 and 9..10; the donor's blocks 0..2 at 500, 2..8 at 700.
+        let file = Layout {
+            runs: vec![run(0, 100, 3), run(9, 50, 1)],
+            ..Default::default()
+        };
+        let donor = Layout {
+            runs: vec![run(0, 500, 2), run(2, 700, 6)],
+            ..Default::default()
+        };
+        let moved = file.moved_to(&[(0, 3, 1), (9, 10, 5)], &donor);
+        assert_eq!(
+            moved.runs,
+            vec![run(0, 501, 1), run(1, 700, 2), run(9, 703, 1)]
+        );
+        let a = ReadOrder {
+            files: 2,
+            discontinuities: 3,
+            span_blocks: 10,
+        };
+        let fewer = ReadOrder {
+            discontinuities: 2,
+            span_blocks: 99,
+            ..a
+        };
+        let shorter = ReadOrder {
+            span_blocks: 9,
+            ..a
+        };
+        assert!(fewer.better_than(&a) && shorter.better_than(&a));
+        assert!(!a.better_than(&a) && !a.better_than(&fewer));
     }
 
     #[test]

@@ -19,6 +19,36 @@ pub struct Segment {
     pub goal: u64,
 }
 
+/// The layout `layout` would have with its data placed as `segments`
+/// say (each segment's data blocks one after the other from its goal);
+/// the layout it has now when it has no segments.
+pub fn placed(layout: &Layout, segments: &[Segment]) -> Layout {
+    if segments.is_empty() {
+        return layout.clone();
+    }
+    let mut runs = Vec::new();
+    for seg in segments {
+        let end = seg.lend.unwrap_or(u64::MAX);
+        let mut at = seg.goal;
+        for r in &layout.runs {
+            let (lo, hi) = (r.lblk.max(seg.lblk), r.lend().min(end));
+            if lo < hi {
+                runs.push(crate::layout::Run {
+                    lblk: lo,
+                    pblk: at,
+                    len: hi - lo,
+                    unwritten: r.unwritten,
+                });
+                at += hi - lo;
+            }
+        }
+    }
+    Layout {
+        runs,
+        ..Default::default()
+    }
+}
+
 /// Removes `used` from the free runs `free` (it lies inside one of them).
 fn carve(free: &mut Vec<Run>, used: Run) {
     let Some(i) = free
@@ -146,6 +176,16 @@ mod tests {
 
     fn seg(lblk: u64, lend: Option<u64>, goal: u64) -> Segment {
         Segment { lblk, lend, goal }
+    }
+
+    #[test]
+    fn a_placed_layout_follows_the_segments() {
+        // Data 0..2, hole, 5..9; 0..6 at 1000, the rest at 2000.
+        let f = file(&[(0, 70, 2), (5, 80, 4)]);
+        let p = placed(&f, &[seg(0, Some(6), 1000), seg(6, None, 2000)]);
+        let runs: Vec<_> = p.runs.iter().map(|r| (r.lblk, r.pblk, r.len)).collect();
+        assert_eq!(runs, vec![(0, 1000, 2), (5, 1002, 1), (6, 2000, 3)]);
+        assert_eq!(placed(&f, &[]), f);
     }
 
     #[test]
