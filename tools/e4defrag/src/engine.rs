@@ -429,19 +429,7 @@ pub fn colocate(
     // other file must be mapped and in one run with the rest.
     if before.discontinuities == 0 && before_layouts.iter().all(Option::is_some) {
         // Already one run in read order: nothing to gain.
-        let reports = files
-            .iter()
-            .zip(&before_layouts)
-            .map(|(p, l)| {
-                let mut r = FileReport::new(p);
-                let l = l.as_ref().expect("all files were mapped");
-                r.status = Status::NothingToGain;
-                r.blocks = l.blocks();
-                r.extents_before = l.extents();
-                r.extents_after = r.extents_before;
-                r
-            })
-            .collect();
+        let reports = nothing_to_gain(files, &before_layouts);
         let set = SetReport {
             dir: dir.into(),
             backend,
@@ -503,7 +491,13 @@ fn no_better(
     if layout::read_order(predicted).better_than(&before) {
         return None;
     }
-    let reports = files
+    Some(nothing_to_gain(files, layouts))
+}
+
+/// "Nothing to gain" for each of `files` as it lies (`layouts`), a
+/// failure for one that could not be mapped.
+fn nothing_to_gain(files: &[PathBuf], layouts: &[Option<Layout>]) -> Vec<FileReport> {
+    files
         .iter()
         .zip(layouts)
         .map(|(p, l)| {
@@ -521,8 +515,7 @@ fn no_better(
             }
             r
         })
-        .collect();
-    Some(reports)
+        .collect()
 }
 
 /// Stock backend: one donor, fallocated for the whole set (ext4 puts it
