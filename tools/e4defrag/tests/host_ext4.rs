@@ -848,7 +848,12 @@ fn a_set_is_not_moved_where_it_would_read_worse() {
     // deleted: free space only in 8-block holes. (Without ext4's own
     // reserve, which would stay one free run at the end.)
     let name = img.device();
-    let name = Path::new(&name).file_name().unwrap().to_str().unwrap().to_string();
+    let name = Path::new(&name)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     fs::write(format!("/sys/fs/ext4/{name}/reserved_clusters"), "0").unwrap();
     let mut n = 0;
     while open_sync(&img.path(&format!("fill/g{n:05}")))

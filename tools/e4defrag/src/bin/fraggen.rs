@@ -11,7 +11,7 @@
 //!                                data for GOAL (from FS_IOC_GETFSMAP)
 //! fraggen defrag-lent FILE DONOR EXT4_IOC_DEFRAG with a lent donor
 //!                                (DONOR_FD): tmpfile, tmpfile-data,
-//!                                tmpfile-prealloc, PATH
+//!                                tmpfile-prealloc, PATH; none: no donor
 //! ```
 //!
 //! `build` fills all free space with fallocated filler files (no data is
@@ -391,13 +391,26 @@ fn expect(path: &Path, goal: &str) {
 /// its end) or the path of a linked file. Prints "ok BYTES DATA" when the
 /// call worked: the bytes the donor holds after it (its data and the
 /// file's old blocks, kept until it is closed) and "intact" or "LOST" for
-/// its own data; or the errno.
+/// its own data; or the errno. With `none`, the call without a donor:
+/// "ok BEFORE -> AFTER" (extents) or the errno.
 fn defrag_lent(path: &Path, donor: &str) {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)
         .unwrap_or_else(|e| die(e));
+    if donor == "none" {
+        // The call alone, without the tool's checks around it.
+        let req = defrag::Request {
+            unit_log2: 11,
+            ..Default::default()
+        };
+        match defrag::defrag_file(&file, path, req) {
+            Ok(o) => println!("ok {} -> {}", o.extents_before, o.extents_after),
+            Err(e) => println!("{}", e.errno().map_or("error".into(), |n| format!("{n:?}"))),
+        }
+        return;
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     let own = [7u8; 4096];
     let d = match donor {
@@ -453,7 +466,7 @@ fn main() {
         Some("defrag-lent") if args.len() == 4 => defrag_lent(Path::new(&args[2]), &args[3]),
         _ => die(
             "usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL \
-             | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH",
+             | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH|none",
         ),
     }
 }
