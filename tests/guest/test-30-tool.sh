@@ -125,7 +125,7 @@ mount -o remount,rw /mnt
 fsck_ok tool_e2fsck_after_device
 
 echo "== tool: -r leaves a set that would read worse, module backend"
-# 20 files one jump from packed; the rest of a small filesystem filled
+# 20 files a few jumps from packed; the rest of a small filesystem filled
 # and every other 8-block filler deleted: free space only in small holes
 # (ext4's own reserve set to 0, or it stays one free run). Placing the set
 # there would add jumps: nothing may move.
@@ -158,7 +158,8 @@ out=$(e4defrag -r --backend module /mnt/set 2>&1)
 after=$(discont /mnt/set)
 echo "== $out"
 echo "== worse set: $n + $m fillers, discontinuities $before -> $after"
-if [ "$before" -eq 1 ] && [ "$after" -eq 1 ] && echo "$out" | grep -q "0 done, 20 nothing to gain"; then
+if [ "$before" -ge 1 ] && [ "$after" -eq "$before" ] &&
+	echo "$out" | grep -q "0 done, 20 nothing to gain"; then
 	pass tool_module_set_not_made_worse
 else
 	fail tool_module_set_not_made_worse "$before -> $after: $out"
