@@ -102,6 +102,7 @@ fn for_each_run(
         if matches!(m.state, MapState::Mapped | MapState::Unwritten) {
             f(l, m)?;
         }
+        ext4::cond_resched();
         lblk += u64::from(m.len.max(1));
     }
     Ok(())
@@ -122,8 +123,11 @@ fn count_extents(inode: &Inode<'_>, range: BlockRange) -> Result<ExtentCounter> 
 /// rest once these are allocated.
 const MAX_PIECES: usize = 64;
 
-/// New plans tolerated after another writer took blocks of a planned run
-/// before the donor got them.
+/// New plans tolerated in a row (no allocation in between) when blocks
+/// of a planned run were taken before the donor got them: by another
+/// writer, or by the donor's own extent tree, whose new blocks ext4 puts
+/// right after its last data (a file of thousands of stretches needs
+/// hundreds of them).
 const MAX_REPLANS: u32 = 16;
 
 /// Longest run one allocation asks for: ext4's longest unwritten extent.
@@ -163,7 +167,9 @@ fn plan(inode: &Inode<'_>, goal: u64, want: u64, pieces: &mut [Run]) -> Result<P
 }
 
 /// Calls `f(start, end)` for each stretch of data (allocated blocks
-/// without a hole between them) of `range`, in order.
+/// without a hole between them) of `range`, in order. `EINTR` when a
+/// signal is pending between stretches: a sparse file can have millions,
+/// each an allocation (a transaction) before anything moves.
 fn for_each_stretch(
     inode: &Inode<'_>,
     range: BlockRange,
@@ -171,6 +177,13 @@ fn for_each_stretch(
 ) -> Result {
     let mut start = None;
     let mut lblk = range.start;
+    let mut f = |s, e| {
+        if ext4::signal_pending() {
+            return Err(EINTR);
+        }
+        ext4::cond_resched();
+        f(s, e)
+    };
     while lblk < range.end {
         // `range.end <= MAX_LBLK + 1` (checked), so these fit in u32.
         let m = inode.map_block(lblk as u32, (range.end - lblk) as u32)?;
@@ -269,8 +282,9 @@ fn allocate(
                     cursor.advance(got_len);
                     lblk += got_len;
                     left = left.saturating_sub(got_len);
+                    replans = 0;
                 }
-                // Another writer was quicker: plan again for the rest.
+                // Someone was quicker: plan again for the rest.
                 Err(e) if e.to_errno() == ENOSPC.to_errno() && replans < MAX_REPLANS => {
                     replans += 1;
                     placed = plan(inode, r.start, left.max(end - lblk), pieces)?;

@@ -449,6 +449,14 @@ pub(crate) fn signal_pending() -> bool {
     unsafe { bindings::signal_pending(bindings::get_current()) != 0 }
 }
 
+/// Lets other tasks run if this one has used its share (long loops of
+/// quick steps, such as one per extent of a file with millions).
+pub(crate) fn cond_resched() {
+    // SAFETY: called from process context (an ioctl) without spinlocks
+    // held, where rescheduling is allowed.
+    unsafe { bindings::__cond_resched() };
+}
+
 /// Sleeps for `ms` milliseconds.
 pub(crate) fn sleep_ms(ms: u32) {
     // SAFETY: called from process context (an ioctl) without spinlocks

@@ -281,3 +281,34 @@ mkfs.ext4 -q -F -b 4096 "$DEV" && mount -t ext4 -o data=journal "$DEV" /mnt ||
 make_fragmented /mnt/journaled 16
 expect_refused data_journal_eopnotsupp EOPNOTSUPP /mnt/journaled
 fsck_ok e2fsck_clean_after_data_journal
+
+# A file whose defragmentation allocates 40000 times (one per stretch)
+# before moving anything: SIGKILL must stop it there, not after all the
+# transactions. (Uninterrupted, this call ran 49 s under QEMU.)
+echo "== defrag: SIGKILL while the donor is allocated"
+umount /mnt
+mkfs.ext4 -q -F -b 1024 "$DEV" && mount -t ext4 -o nodelalloc "$DEV" /mnt ||
+	{ fail stretches_mkfs "mkfs or mount failed"; exit 0; }
+uptime_cs() { awk '{ split($1, t, "."); print t[1] * 100 + t[2] }' /proc/uptime; }
+fraggen stretches /mnt/sparse 40000
+sum=$(sha /mnt/sparse) ext=$(extent_count /mnt/sparse)
+e4defrag --backend module /mnt/sparse > /tmp/kill.out 2>&1 &
+pid=$!
+sleep 3
+t0=$(uptime_cs)
+kill -9 $pid
+wait $pid
+t1=$(uptime_cs)
+latency=$((t1 - t0))
+now=$(extent_count /mnt/sparse)
+echo "== SIGKILL after 3 s: the call ended $((latency / 100)).$((latency % 100)) s later; extents $ext -> $now"
+[ "$(sha /mnt/sparse)" = "$sum" ] && pass sigkill_during_allocation_data_intact ||
+	fail sigkill_during_allocation_data_intact "data changed"
+# Killed while allocating: nothing moved, and within a second (the
+# allocation alone takes several).
+if [ "$now" = "$ext" ] && [ "$latency" -le 100 ]; then
+	pass sigkill_during_allocation_stops_it
+else
+	fail sigkill_during_allocation_stops_it "$latency cs, extents $ext -> $now: $(cat /tmp/kill.out)"
+fi
+fsck_ok e2fsck_clean_after_sigkill

@@ -12,6 +12,8 @@
 //! fraggen defrag-lent FILE DONOR EXT4_IOC_DEFRAG with a lent donor
 //!                                (DONOR_FD): tmpfile, tmpfile-data,
 //!                                tmpfile-prealloc, PATH; none: no donor
+//! fraggen stretches FILE N       N two-block stretches, each 2 extents,
+//!                                a hole after each (nodelalloc mounts)
 //! ```
 //!
 //! `build` fills all free space with fallocated filler files (no data is
@@ -449,6 +451,30 @@ fn defrag_lent(path: &Path, donor: &str) {
     }
 }
 
+/// Writes `n` stretches of 2 blocks into `path`, a one-block hole after
+/// each, in two passes (the first blocks of all, then the second blocks),
+/// so that on a `nodelalloc` mount each stretch is 2 extents far apart:
+/// a file whose defragmentation allocates once per stretch.
+fn stretches(path: &Path, n: u64) {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| die(e));
+    let bs = nix::sys::statfs::fstatfs(&file)
+        .map(|s| s.block_size() as u64)
+        .unwrap_or_else(|e| die(e));
+    let block = vec![0x5au8; bs as usize];
+    for pass in 0..2 {
+        for i in 0..n {
+            file.write_all_at(&block, (3 * i + pass) * bs)
+                .unwrap_or_else(|e| die(e));
+        }
+    }
+    file.sync_all().unwrap_or_else(|e| die(e));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let num = |s: &str| {
@@ -463,10 +489,12 @@ fn main() {
         Some("build") if args.len() == 4 => build(num(&args[2]), Path::new(&args[3])),
         Some("copy") if args.len() == 4 => copy_sparse(Path::new(&args[2]), Path::new(&args[3])),
         Some("expect") if args.len() == 4 => expect(Path::new(&args[2]), &args[3]),
+        Some("stretches") if args.len() == 4 => stretches(Path::new(&args[2]), num(&args[3])),
         Some("defrag-lent") if args.len() == 4 => defrag_lent(Path::new(&args[2]), &args[3]),
         _ => die(
             "usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL \
-             | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH|none",
+             | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH|none
+             | stretches FILE N",
         ),
     }
 }
