@@ -394,12 +394,6 @@ fn layouts_of(files: &[PathBuf], block_size: u64) -> Vec<Option<Layout>> {
         .collect()
 }
 
-/// Blocks each file takes in a shared donor: its stretches packed, holes
-/// left out, in whole pages (see `Layout::packed`).
-fn slot_blocks(layout: &Layout, block_size: u64) -> u64 {
-    layout.packed(per_page(block_size)).1
-}
-
 /// Blocks to a page.
 fn per_page(block_size: u64) -> u64 {
     (page_size() / block_size).max(1)
@@ -533,10 +527,13 @@ fn colocate_move_ext(
         layouts,
         block_size,
     } = set;
-    let slots: Vec<u64> = layouts
+    let per_page = per_page(block_size);
+    // Each file's stretches packed into its slot, and the slot's length.
+    let packed: Vec<_> = layouts
         .iter()
-        .map(|l| l.as_ref().map_or(0, |l| slot_blocks(l, block_size)))
+        .map(|l| l.as_ref().map_or((Vec::new(), 0), |l| l.packed(per_page)))
         .collect();
+    let slots: Vec<u64> = packed.iter().map(|&(_, len)| len).collect();
     let total: u64 = slots.iter().sum();
     let mut reports: Vec<FileReport> = files.iter().map(|p| FileReport::new(p)).collect();
     if total == 0 {
@@ -555,13 +552,11 @@ fn colocate_move_ext(
     let mut base = 0;
     let predicted: Vec<Layout> = layouts
         .iter()
-        .zip(&slots)
-        .filter_map(|(l, slot)| {
-            let l = l.as_ref()?;
-            let (pieces, _) = l.packed(per_page(block_size));
+        .zip(&packed)
+        .filter_map(|(l, (pieces, slot))| {
             let in_slot: Vec<_> = pieces.iter().map(|&(s, e, at)| (s, e, base + at)).collect();
             base += slot;
-            Some(l.moved_to(&in_slot, &planned))
+            Some(l.as_ref()?.moved_to(&in_slot, &planned))
         })
         .collect();
     if let Some(reports) = no_better(files, layouts, &predicted) {
@@ -601,14 +596,14 @@ fn colocate_move_ext(
             let (file, _) = open_rw(path)?;
             let size = file.metadata().map_err(Error::io(path, "fstat"))?.size();
             let now = Layout::of(&file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
-            if slot_blocks(&now, block_size) > *slot {
+            let (pieces, len) = now.packed(per_page);
+            if len > *slot {
                 return Err(Error::Refused {
                     path: path.clone(),
                     reason: "the file grew during the run; left where it was".into(),
                 });
             }
             test_stop_point(path);
-            let (pieces, _) = now.packed(per_page(block_size));
             let in_slot = pieces.into_iter().map(|(s, e, at)| (s, e, base + at));
             report.moved_blocks = move_stretches(&file, path, &donor, in_slot, progress)?;
             check_size(&file, path, size)?;
