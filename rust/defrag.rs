@@ -81,7 +81,10 @@ fn check_file(file: &File<'_>, inode: &Inode<'_>) -> Result {
         || !info.extents
         || info.inline_data
         || info.journal_data
-        || info.bigalloc;
+        || info.bigalloc
+        // Without a journal a crash can leave the file mapping old blocks
+        // that were freed and written by others: no move is safe.
+        || info.no_journal;
     if unsupported {
         return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
     }
@@ -462,7 +465,15 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     let goal = if req.goal != 0 { req.goal } else { old_first };
     let want = before.blocks();
     let mut pieces = KVec::from_elem(Run::default(), MAX_PIECES, GFP_KERNEL)?;
-    let placed = plan(&inode, goal, want, &mut pieces)?;
+    let mut placed = plan(&inode, goal, want, &mut pieces)?;
+    if placed.blocks < want && placed.pieces < pieces.len() {
+        // All free space is planned and it is not enough. Blocks freed in
+        // the running transaction reach the allocator only at its commit
+        // (ext4_should_retry_alloc() waits for it the same way): commit
+        // once and plan again.
+        inode.force_commit()?;
+        placed = plan(&inode, goal, want, &mut pieces)?;
+    }
     if req.flags & uapi::DEFRAG_GOAL_ONLY != 0 && !(placed.whole && pieces[0].start == req.goal) {
         return Err(ENOSPC);
     }
@@ -557,6 +568,15 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
             }
         }
     }
+    // With data=writeback the old blocks are free for other writers as
+    // soon as the donor lets them go: the moves must be on the disk before
+    // then, or a crash brings the file back onto overwritten blocks. (In
+    // ordered mode ext4 keeps freed data blocks until the commit.)
+    let committed = if info.writeback_data && req.moved_blocks > 0 {
+        inode.force_commit()
+    } else {
+        Ok(())
+    };
     // The donor goes when this returns, after the write access (see
     // `donor_slot`); a donor made here frees the old blocks then, a lent
     // one keeps them until its owner closes it.
@@ -572,5 +592,5 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
         Ok(())
     };
     req.extents_after = count_extents(&inode, range)?.extents();
-    res.and(shrunk)
+    res.and(committed).and(shrunk)
 }

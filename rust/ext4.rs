@@ -219,6 +219,13 @@ impl Inode<'_> {
         Ok(ret == 1)
     }
 
+    /// Commits the running transaction of the filesystem and waits for it.
+    pub(crate) fn force_commit(&self) -> Result {
+        // SAFETY: `ptr` is a valid ext4 inode (type invariant); the call
+        // only waits for the journal, no locks are required or held.
+        to_result(unsafe { bindings::ext4_hook_force_commit(self.ptr.as_ptr()) })
+    }
+
     /// Calls `f` for each free run of blocks in `start..end` as the block
     /// allocator sees it, in ascending order (cut at block group ends).
     /// Stops with `EINTR` on a fatal signal.
@@ -271,6 +278,8 @@ impl Inode<'_> {
             inline_data: raw.flags & bindings::EXT4_HOOK_INLINE_DATA != 0,
             journal_data: raw.flags & bindings::EXT4_HOOK_JOURNAL_DATA != 0,
             bigalloc: raw.flags & bindings::EXT4_HOOK_BIGALLOC != 0,
+            no_journal: raw.flags & bindings::EXT4_HOOK_NO_JOURNAL != 0,
+            writeback_data: raw.flags & bindings::EXT4_HOOK_WRITEBACK_DATA != 0,
         }
     }
 }
@@ -285,6 +294,11 @@ pub(crate) struct Ext4Info {
     pub(crate) inline_data: bool,
     pub(crate) journal_data: bool,
     pub(crate) bigalloc: bool,
+    /// Mounted without a journal: nothing orders a move against a crash.
+    pub(crate) no_journal: bool,
+    /// Blocks freed from this file's data are free for other writers at
+    /// once, before the freeing transaction commits (`data=writeback`).
+    pub(crate) writeback_data: bool,
 }
 
 /// A temporary, unlinked regular file on the same filesystem as a given

@@ -9,10 +9,10 @@ fail() { echo "E4D-RESULT: FAIL $1: $2"; }
 save_kernel_log() { dmesg -c >> /tmp/kernel.log; }
 
 # check_kernel_log NAME: no BUG, WARNING (lockdep's reports among them),
-# oops or use-after-free in the kernel log so far.
+# oops, use-after-free, UBSAN or KFENCE report in the kernel log so far.
 check_kernel_log() {
 	save_kernel_log
-	bad=$(grep -E "BUG|WARNING|Oops|Call Trace|general protection|refcount_t|use-after-free|possible .*locking|lock held" \
+	bad=$(grep -E "BUG|WARNING|Oops|Call Trace|general protection|refcount_t|use-after-free|possible .*locking|lock held|UBSAN|KFENCE" \
 		/tmp/kernel.log | head -3)
 	if [ -z "$bad" ]; then
 		pass "$1"

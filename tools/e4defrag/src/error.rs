@@ -58,7 +58,7 @@ fn hint(op: &str, errno: Errno) -> &'static str {
             "; immutable or append-only, or a goal without CAP_SYS_ADMIN"
         }
         ("EXT4_IOC_DEFRAG", Errno::EOPNOTSUPP) => {
-            "; not extent-mapped, or encrypted, inline, data=journal, DAX or bigalloc"
+            "; not extent-mapped, or encrypted, inline, data=journal, DAX, bigalloc or without a journal"
         }
         ("EXT4_IOC_DEFRAG", Errno::ETXTBSY) => "; an active swap file",
         ("EXT4_IOC_DEFRAG", Errno::ENOSPC) => "; not enough free space (at the goal)",
