@@ -27,6 +27,8 @@ ln -s mke2fs "$root/usr/sbin/mkfs.ext4"
 # e2fsprogs' own e4defrag (EXT4_IOC_MOVE_EXT from userspace), for make bench.
 copy_with_libs "$(command -v e4defrag || echo /usr/sbin/e4defrag)" /usr/sbin/e2fsprogs-e4defrag
 cp /etc/mke2fs.conf "$root/etc/"
+# dmsetup puts the power-cut boot's filesystem on dm-log-writes.
+copy_with_libs "$(command -v dmsetup || echo /usr/sbin/dmsetup)" /usr/sbin/dmsetup
 # e2fsprogs' e4defrag finds mount points in /etc/mtab.
 ln -s /proc/mounts "$root/etc/mtab"
 # An unprivileged user for the permission scenarios (su user -c ...).
@@ -42,6 +44,8 @@ done
 copy_with_libs "$tool" /usr/sbin/e4defrag
 # The seeded layout generator of the property tests, next to the tool.
 copy_with_libs "$(dirname "$tool")/fraggen" /usr/sbin/fraggen
+# The ioctl fuzzer of test-50.
+copy_with_libs "$(dirname "$tool")/ioctlfuzz" /usr/sbin/ioctlfuzz
 install -m 755 "$top"/tests/layouts.sh "$root/bin/layouts.sh"
 install -m 644 "$ko" "$root/lib/modules/ext4_defrag.ko"
 chmod 755 "$root"

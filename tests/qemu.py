@@ -10,10 +10,13 @@ The guest (tests/guest/init) runs the scenario or demo script and prints
 This runner counts the scenarios and the KUnit cases, fails on a crash, a
 time-out or a missing KTAP report, and ends with "N passed, N failed".
 
-After the test boot come the crash scenarios: a boot that starts a defrag
-and prints E4D-KILL once the move has read a given share of the file's
-data, on which QEMU is killed at once (a power cut), then a boot on the
-same disk that checks the data and e2fsck.
+After the test boot comes the power-cut boot (tests/guest/powercut.sh):
+the guest's test filesystem sits on dm-log-writes with the log on a second
+disk, and prints
+  E4D-MANIFEST: PHASE PATH SHA256        the files a phase must not change
+  E4D-POWERCUT-LOGGED                    when the log is complete
+then tests/powercut.py replays the log on the host to every flush and FUA
+point of each phase and checks mount, data and e2fsck there.
 """
 
 import argparse
@@ -25,7 +28,14 @@ import tempfile
 import threading
 import time
 
+import powercut
+
 KTAP_CASE = re.compile(r"^(\s*)(not ok|ok) (\d+) ([^\s#]+)(.*)$")
+# The power-cut boot's disks: the test filesystem, and the log of every
+# write to it (sparse; a few hundred MiB are used).
+POWERCUT_DATA_MIB = 64
+POWERCUT_LOG_MIB = 4096
+
 RESULT = re.compile(r"^E4D-RESULT: (PASS|FAIL) ([^:]+)(?:: (.*))?$")
 CRASH = re.compile(r"Kernel panic|BUG: |Oops: |general protection fault")
 
@@ -38,8 +48,17 @@ class Run:
         self.started = False
         self.done = False
         self.crash = None
+        self.manifests = {}  # phase -> [(path, sha256)]
+        self.logged = False
 
     def feed(self, line):
+        if line.startswith("E4D-MANIFEST: "):
+            phase, path, digest = line[len("E4D-MANIFEST: "):].split(" ")
+            self.manifests.setdefault(phase, []).append((path, digest))
+            return
+        if line == "E4D-POWERCUT-LOGGED":
+            self.logged = True
+            return
         if line.endswith("E4D-START"):
             self.started = True
             return
@@ -72,20 +91,19 @@ class Run:
                 self.results.append((f"kunit.suite.{name}", False, "suite failed"))
 
 
-def boot(args, mode, disk, run, extra=""):
-    """One boot of the guest with e4d.mode=MODE on DISK, fed into RUN.
-    With mode crash-run, QEMU is killed (SIGKILL, a power cut) as soon as
-    the guest prints E4D-KILL. Returns (finished, killed, seconds)."""
+def boot(args, mode, disks, run, extra=""):
+    """One boot of the guest with e4d.mode=MODE on DISKS (vda, vdb, ...),
+    fed into RUN. Returns (finished, seconds)."""
     cmd = [
         "qemu-system-x86_64", "-accel", args.accel, "-m", "1536", "-smp", "2",
         "-nographic", "-no-reboot", "-kernel", args.kernel, "-initrd", args.initrd,
         "-append", f"console=ttyS0 quiet panic=-1 e4d.mode={mode} {extra}".strip(),
-        "-drive", f"file={disk},if=virtio,format=raw",
     ]
+    for disk in disks:
+        cmd += ["-drive", f"file={disk},if=virtio,format=raw"]
     if args.accel == "tcg":
         cmd += ["-cpu", "max"]
     run.started = run.done = False
-    killed = False
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, errors="replace")
@@ -96,10 +114,6 @@ def boot(args, mode, disk, run, extra=""):
             line = raw.rstrip("\r\n")
             if args.log_file:
                 args.log_file.write(line + "\n")
-            if line == "E4D-KILL" and mode == "crash-run":
-                proc.kill()
-                killed = True
-                break
             run.feed(line)
             if mode in ("demo", "bench"):
                 if run.started and not line.startswith("E4D-"):
@@ -109,15 +123,33 @@ def boot(args, mode, disk, run, extra=""):
         proc.wait()
     finally:
         timer.cancel()
-    return run.done, killed, time.monotonic() - start
+    return run.done, time.monotonic() - start
 
 
-def new_disk(tmp, mib):
-    disk = os.path.join(tmp, "disk.img")
+def new_disk(tmp, mib, name="disk.img"):
+    disk = os.path.join(tmp, name)
     with open(disk, "wb") as f:
         f.truncate(0)
         f.truncate(mib << 20)
     return disk
+
+
+def powercut_boot(args, tmp, run):
+    """The power-cut boot, then the replay of its log on the host."""
+    data = new_disk(tmp, POWERCUT_DATA_MIB, "powercut-data.img")
+    log = new_disk(tmp, POWERCUT_LOG_MIB, "powercut-log.img")
+    run.manifests, run.logged = {}, False
+    done, secs = boot(args, "powercut", [data, log], run)
+    print(f"qemu: power-cut boot ran {secs:.1f} s")
+    if not done or not run.logged:
+        run.results.append(("powercut_logged", False,
+                            run.crash or "the power-cut boot did not finish its log"))
+        return
+    try:
+        run.results += powercut.replay(log, POWERCUT_DATA_MIB << 20, run.manifests,
+                                       say=lambda m: print(m, flush=True))
+    except (OSError, ValueError, subprocess.CalledProcessError) as e:
+        run.results.append(("powercut_replayed", False, str(e)))
 
 
 def main():
@@ -130,9 +162,8 @@ def main():
                     help="QEMU accelerator (tcg; kvm hangs on these machines)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per boot")
     ap.add_argument("--disk-mib", type=int, default=256)
-    ap.add_argument("--kill-at-percent", default="25,50,75",
-                    help="crash scenarios: kill QEMU once the defrag has read "
-                         "this percentage of the file's data")
+    ap.add_argument("--no-powercut", action="store_true",
+                    help="skip the power-cut boot and its replay")
     ap.add_argument("--append", default="",
                     help="more kernel command line for the main boot, e.g. "
                          "'e4d.tests=40 e4d.seeds=7,8' (see tests/guest/init)")
@@ -142,7 +173,7 @@ def main():
     run = Run()
     with tempfile.TemporaryDirectory(prefix="e4d-qemu-") as tmp:
         disk = new_disk(tmp, args.disk_mib)
-        done, _, secs = boot(args, args.mode, disk, run, args.append)
+        done, secs = boot(args, args.mode, [disk], run, args.append)
         print(f"qemu: {args.mode} boot ran {secs:.1f} s ({args.accel})")
         if args.mode in ("demo", "bench"):
             return 0 if done and run.crash is None else 1
@@ -153,18 +184,8 @@ def main():
             run.results.append(("kunit_reported", False,
                                 "no KTAP result from the ext4_defrag suite"))
 
-        for n in [int(x) for x in args.kill_at_percent.split(",") if x]:
-            disk = new_disk(tmp, args.disk_mib)
-            _, killed, secs = boot(args, "crash-run", disk, run, f"e4d.killat={n}")
-            if not killed:
-                run.results.append((f"crash_at_{n}_percent_killed", False,
-                                    "the guest never reached its kill point"))
-                continue
-            done, _, secs2 = boot(args, "crash-check", disk, run, f"e4d.killat={n}")
-            print(f"qemu: crash at {n}%: {secs:.1f} s + check {secs2:.1f} s")
-            if not done:
-                run.results.append((f"crash_at_{n}_percent_checked", False,
-                                    run.crash or "the check boot did not finish"))
+        if not args.no_powercut:
+            powercut_boot(args, tmp, run)
 
     if run.crash:
         run.results.append(("guest_no_oops", False, run.crash))
