@@ -39,17 +39,19 @@ impl<'a> File<'a> {
     }
 
     /// Writes back and waits for all dirty data of the file, so delayed
-    /// allocations get their blocks. Like `fsync`, reports (and consumes for
-    /// this open file) a write-back error.
+    /// allocations get their blocks. Reports a write-back error without
+    /// consuming it: the application's next `fsync` on this file still
+    /// sees it.
     pub(crate) fn write_back(&self) -> Result {
         self.write_back_range(0, i64::MAX)
     }
 
     /// Writes back and waits for the dirty data in bytes `start..=end`;
-    /// reports (and consumes) a write-back error as [`File::write_back`].
+    /// reports a write-back error as [`File::write_back`] does.
     pub(crate) fn write_back_range(&self, start: i64, end: i64) -> Result {
-        // SAFETY: `ptr` is a valid open file (type invariant).
-        to_result(unsafe { bindings::file_write_and_wait_range(self.ptr.as_ptr(), start, end) })
+        // SAFETY: the inode of an open file (type invariant) is a valid
+        // ext4 inode; the call takes what locks it needs.
+        to_result(unsafe { bindings::ext4_hook_write_back(self.inode().ptr.as_ptr(), start, end) })
     }
 
     /// Whether the file was opened for both reading and writing.
@@ -96,6 +98,18 @@ impl Drop for WriteAccess<'_, '_> {
         // `File::write_access`; this is its one matching release.
         unsafe { bindings::mnt_drop_write_file(self.file.as_ptr()) };
     }
+}
+
+/// Reads a field of an [`Inode`] once (`READ_ONCE`): other CPUs write
+/// these fields under locks this module does not hold, so no Rust
+/// reference to the inode is ever made, only single volatile loads.
+macro_rules! read_once {
+    ($inode:expr, $($field:tt)+) => {
+        // SAFETY: `ptr` is valid for `'a` (type invariant of `Inode`); the
+        // field is a plain, aligned integer or pointer, so a volatile load
+        // of it cannot tear or read freed memory.
+        unsafe { core::ptr::addr_of!((*$inode.ptr.as_ptr()).$($field)+).read_volatile() }
+    };
 }
 
 /// An ext4 inode held by an open [`File`].
@@ -162,12 +176,6 @@ impl Inode<'_> {
         })
     }
 
-    fn raw(&self) -> &bindings::inode {
-        // SAFETY: `ptr` is valid for `'a` (type invariant); only plain
-        // fields that the caller reads racily by design are looked at.
-        unsafe { self.ptr.as_ref() }
-    }
-
     /// Is this the same inode as `other`?
     pub(crate) fn is(&self, other: &Inode<'_>) -> bool {
         self.ptr == other.ptr
@@ -175,36 +183,42 @@ impl Inode<'_> {
 
     /// Is this inode on the same filesystem as `other`?
     pub(crate) fn same_fs(&self, other: &Inode<'_>) -> bool {
-        self.raw().i_sb == other.raw().i_sb
+        read_once!(self, i_sb) == read_once!(other, i_sb)
     }
 
     /// Links to the inode: 0 for an unlinked (temporary) file.
     pub(crate) fn nlink(&self) -> u32 {
-        // SAFETY: both fields of the union are the same `c_uint`, so any
-        // value read through either is valid.
-        unsafe { self.raw().__bindgen_anon_1.i_nlink }
+        // Both fields of the union are the same `c_uint`.
+        read_once!(self, __bindgen_anon_1.i_nlink)
     }
 
     /// File type and permission bits.
     pub(crate) fn mode(&self) -> u32 {
-        u32::from(self.raw().i_mode)
+        u32::from(read_once!(self, i_mode))
     }
 
     /// The VFS inode flags (`S_IMMUTABLE`, `S_SWAPFILE`, ...).
     pub(crate) fn vfs_flags(&self) -> u32 {
-        self.raw().i_flags
+        read_once!(self, i_flags)
     }
 
     /// log2 of the block size.
     pub(crate) fn blkbits(&self) -> u32 {
-        u32::from(self.raw().i_blkbits)
+        u32::from(read_once!(self, i_blkbits))
     }
 
-    /// Size in bytes (as `i_size_read` on 64-bit: one aligned load).
+    /// Size in bytes, as `i_size_read` reads it on 64-bit (an acquire
+    /// load, paired with `i_size_write`'s release store).
     pub(crate) fn size(&self) -> u64 {
-        // SAFETY: `ptr` is valid (type invariant); a volatile load of the
-        // aligned 64-bit field cannot tear.
-        let size = unsafe { core::ptr::addr_of!((*self.ptr.as_ptr()).i_size).read_volatile() };
+        // SAFETY: `ptr` is valid for `'a` (type invariant), so `i_size` is a
+        // live, 8-byte aligned `loff_t`; the kernel only accesses it with
+        // single loads and stores, which an atomic view does not upset.
+        let size = unsafe {
+            core::sync::atomic::AtomicI64::from_ptr(core::ptr::addr_of_mut!(
+                (*self.ptr.as_ptr()).i_size
+            ))
+        }
+        .load(core::sync::atomic::Ordering::Acquire);
         size.max(0) as u64
     }
 
@@ -316,6 +330,13 @@ impl Donor {
     /// Creates the donor in the directory that holds `file`, with the
     /// caller's credentials (so it needs write access there, as a donor
     /// file made from userspace would).
+    ///
+    /// A file opened by handle (`open_by_handle_at`) can have a
+    /// disconnected dentry, its own parent: the donor is made in the root
+    /// directory of the file's mount then. The donor cannot be linked into
+    /// the filesystem (`O_EXCL`), and drops the flags it inherits from
+    /// its directory that would make it differ from a plain file (data
+    /// journaling, sync); a DAX donor gives `EOPNOTSUPP`.
     pub(crate) fn new(file: &File<'_>) -> Result<Self> {
         // SAFETY: `file` is a valid open file; its `f_path` is pinned while
         // it is open.
@@ -323,29 +344,40 @@ impl Donor {
         // SAFETY: `fpath.dentry` is a valid dentry; `dget_parent` returns a
         // referenced, valid parent.
         let parent = unsafe { bindings::dget_parent(fpath.dentry) };
+        let dentry = if parent == fpath.dentry {
+            // SAFETY: the mount is pinned by `file`, and its root dentry by
+            // the mount, for as long as the donor is made.
+            unsafe { (*fpath.mnt).mnt_root }
+        } else {
+            parent
+        };
         let dir = bindings::path {
             mnt: fpath.mnt,
-            dentry: parent,
+            dentry,
         };
         // SAFETY: `dir` is a valid path (mount pinned by `file`, dentry
-        // referenced above); `mnt_idmap` of a live mount is valid; the cred
-        // of the current task is valid while it runs.
+        // referenced above or pinned by the mount); `mnt_idmap` of a live
+        // mount is valid; the cred of the current task is valid while it
+        // runs.
         let res = from_err_ptr(unsafe {
             bindings::kernel_tmpfile_open(
                 (*fpath.mnt).mnt_idmap,
                 &dir,
                 (bindings::S_IFREG | 0o600) as bindings::umode_t,
-                (bindings::O_RDWR | bindings::O_LARGEFILE) as i32,
+                (bindings::O_RDWR | bindings::O_LARGEFILE | bindings::O_EXCL) as i32,
                 (*bindings::get_current()).cred,
             )
         });
         // SAFETY: drops the reference `dget_parent` took.
         unsafe { bindings::dput(parent) };
-        let ptr = res?;
-        Ok(Self {
+        let donor = Self {
             // SAFETY: `from_err_ptr` let through a valid file pointer.
-            ptr: unsafe { NonNull::new_unchecked(ptr) },
-        })
+            ptr: unsafe { NonNull::new_unchecked(res?) },
+        };
+        // SAFETY: the donor is a new, empty ext4 file this value holds;
+        // the call takes the inode lock itself.
+        to_result(unsafe { bindings::ext4_hook_plain_donor(donor.inode().ptr.as_ptr()) })?;
+        Ok(donor)
     }
 
     /// The caller's donor, file descriptor `fd`: an unlinked regular file

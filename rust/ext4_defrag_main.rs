@@ -37,12 +37,12 @@ module! {
 }
 
 struct Ext4Defrag {
-    _hook: hook::Registration,
+    _hook: hook::Registration<ioctl::Dispatch>,
 }
 
 impl kernel::Module for Ext4Defrag {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let hook = hook::Registration::new(module, ioctl::dispatch)?;
+        let hook = hook::Registration::new(module)?;
         pr_info!("registered with the ext4 ioctl hook\n");
         Ok(Self { _hook: hook })
     }
