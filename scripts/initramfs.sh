@@ -44,8 +44,12 @@ done
 copy_with_libs "$tool" /usr/sbin/e4defrag
 # The seeded layout generator of the property tests, next to the tool.
 copy_with_libs "$(dirname "$tool")/fraggen" /usr/sbin/fraggen
-# The ioctl fuzzer of test-50.
+# A 32-bit caller of the ioctls, for the compat path (test-20).
+gcc -m32 -static -O2 -Wall -I"$top/include/uapi" "$top/tests/guest/compat32.c" \
+	-o "$root/usr/sbin/compat32"
+# The ioctl fuzzer of test-50 and the modelled workload of test-60.
 copy_with_libs "$(dirname "$tool")/ioctlfuzz" /usr/sbin/ioctlfuzz
+copy_with_libs "$(dirname "$tool")/workload" /usr/sbin/workload
 install -m 755 "$top"/tests/layouts.sh "$root/bin/layouts.sh"
 install -m 644 "$ko" "$root/lib/modules/ext4_defrag.ko"
 chmod 755 "$root"

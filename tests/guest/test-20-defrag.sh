@@ -329,6 +329,93 @@ for case in "writeback::data=writeback" "fast_commit:-O fast_commit:" "nodelallo
 	fsck_ok "e2fsck_clean_after_${name}"
 done
 
+# The donor is made in the file's directory and inherited its flags: with
+# nodelalloc, a directory's data journaling (chattr +j) made
+# ext4_move_extents() refuse the donor (EOPNOTSUPP) though the file, made
+# before the flag, is not journaled. The donor drops those flags now.
+echo "== defrag: the donor's directory journals data (chattr +j)"
+umount /mnt 2>/dev/null
+if mkfs.ext4 -q -F -b 4096 "$DEV" && mount -t ext4 -o nodelalloc "$DEV" /mnt; then
+	mkdir /mnt/j
+	make_fragmented /mnt/j/f 24
+	chattr +j /mnt/j
+	sum=$(sha /mnt/j/f) before=$(extent_count /mnt/j/f)
+	out=$(e4defrag /mnt/j/f 2>&1)
+	if [ "$(sha /mnt/j/f)" != "$sum" ]; then
+		fail donor_drops_inherited_journal_flag "data changed"
+	elif [ "$(extent_count /mnt/j/f)" -ne 1 ]; then
+		fail donor_drops_inherited_journal_flag "$before -> $(extent_count /mnt/j/f): $out"
+	else
+		pass donor_drops_inherited_journal_flag
+	fi
+	# A file reopened by handle after the dentry cache was dropped has a
+	# disconnected dentry, its own parent: the donor goes to the mount's
+	# root directory (it failed with EACCES: a regular file as directory).
+	# (Outside /mnt/j: a file made there now journals its data itself.)
+	make_fragmented /mnt/h 24
+	before=$(extent_count /mnt/h) sum=$(sha /mnt/h)
+	out=$(fraggen defrag-by-handle /mnt/h)
+	if [ "$out" = "ok $before -> 1" ] && [ "$(sha /mnt/h)" = "$sum" ]; then
+		pass defrag_by_handle_disconnected_dentry
+	else
+		fail defrag_by_handle_disconnected_dentry "$out"
+	fi
+	# The same calls from a 32-bit program, through ext4's compat_ioctl.
+	make_fragmented /mnt/c 24
+	before=$(extent_count /mnt/c) sum=$(sha /mnt/c) pblk=$(first_pblk /mnt/c)
+	out=$(compat32 /mnt/c)
+	echo "== compat32: $(echo "$out" | tr '\n' ' ')"
+	if [ "$(echo "$out" | head -1)" != "fibmap $pblk 1" ]; then
+		fail compat_ioctl_fibmap "$out (want fibmap $pblk 1)"
+	else
+		pass compat_ioctl_fibmap
+	fi
+	if ! echo "$out" | grep -qx "defrag [0-9]* $before 1" || [ "$(sha /mnt/c)" != "$sum" ]; then
+		fail compat_ioctl_defrag "$out"
+	else
+		pass compat_ioctl_defrag
+	fi
+	fsck_ok e2fsck_clean_after_donor_flags
+else
+	fail donor_flags_mkfs "mkfs or mount failed"
+fi
+
+# An I/O error met while the module writes the file back fails the call
+# and still reaches the application's fsync on that open file (the module
+# wrote back through the caller's struct file, which consumed the error:
+# fsync returned 0). The file's blocks sit on a dm "error" segment.
+echo "== defrag: an I/O error in the write-back"
+umount /mnt 2>/dev/null
+size=$(cat /sys/block/vda/size)
+if dmsetup create e4d-io --table "0 $size linear $DEV 0" &&
+	mkfs.ext4 -q -F -b 4096 /dev/dm-0 && mount -t ext4 /dev/dm-0 /mnt; then
+	fallocate -l 65536 /mnt/e
+	sync
+	first=$(($(first_pblk /mnt/e) * 8))
+	dd if=/dev/urandom of=/mnt/e bs=4096 count=16 conv=notrunc 2>/dev/null
+	dmsetup suspend --nolockfs e4d-io
+	printf '0 %s linear %s 0\n%s 128 error\n%s %s linear %s %s\n' "$first" "$DEV" \
+		"$first" $((first + 128)) $((size - first - 128)) "$DEV" $((first + 128)) |
+		dmsetup load e4d-io
+	dmsetup resume e4d-io
+	out=$(fraggen defrag-then-fsync /mnt/e)
+	dmsetup suspend --nolockfs e4d-io
+	dmsetup load e4d-io --table "0 $size linear $DEV 0"
+	dmsetup resume e4d-io
+	if [ "$out" = "defrag EIO fsync EIO" ]; then
+		pass write_back_error_reaches_fsync
+	else
+		fail write_back_error_reaches_fsync "$out"
+	fi
+	umount /mnt
+	e2fsck -fn /dev/dm-0 > /tmp/fsck 2>&1 && pass e2fsck_clean_after_io_error ||
+		fail e2fsck_clean_after_io_error "$(tail -5 /tmp/fsck | tr '\n' ';')"
+	dmsetup remove e4d-io
+else
+	fail io_error_setup "dmsetup, mkfs or mount failed"
+	dmsetup remove e4d-io 2>/dev/null
+fi
+
 # Blocks freed in the running transaction reach the allocator only at its
 # commit: a defrag that needs them commits once and plans again, as
 # fallocate does (it failed with ENOSPC before).

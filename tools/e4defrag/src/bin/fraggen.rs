@@ -12,6 +12,10 @@
 //! fraggen defrag-lent FILE DONOR EXT4_IOC_DEFRAG with a lent donor
 //!                                (DONOR_FD): tmpfile, tmpfile-data,
 //!                                tmpfile-prealloc, PATH; none: no donor
+//! fraggen defrag-by-handle FILE EXT4_IOC_DEFRAG on FILE reopened by
+//!                                handle (a disconnected dentry)
+//! fraggen defrag-then-fsync FILE EXT4_IOC_DEFRAG, then fsync on the same
+//!                                open file; both outcomes
 //! fraggen stretches FILE N       N two-block stretches, each 2 extents,
 //!                                a hole after each (nodelalloc mounts)
 //! ```
@@ -31,7 +35,10 @@ use nix::fcntl::{fallocate, FallocateFlags};
 use std::{
     fs::{self, File, OpenOptions},
     io::{Read, Seek, SeekFrom, Write},
-    os::{fd::AsRawFd, unix::fs::FileExt},
+    os::{
+        fd::{AsRawFd, FromRawFd},
+        unix::fs::FileExt,
+    },
     path::{Path, PathBuf},
     process::exit,
 };
@@ -402,15 +409,7 @@ fn defrag_lent(path: &Path, donor: &str) {
         .open(path)
         .unwrap_or_else(|e| die(e));
     if donor == "none" {
-        // The call alone, without the tool's checks around it.
-        let req = defrag::Request {
-            unit_log2: 11,
-            ..Default::default()
-        };
-        match defrag::defrag_file(&file, path, req) {
-            Ok(o) => println!("ok {} -> {}", o.extents_before, o.extents_after),
-            Err(e) => println!("{}", e.errno().map_or("error".into(), |n| format!("{n:?}"))),
-        }
+        defrag_alone(&file, path);
         return;
     }
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -449,6 +448,105 @@ fn defrag_lent(path: &Path, donor: &str) {
         }
         Err(e) => println!("{}", e.errno().map_or("error".into(), |n| format!("{n:?}"))),
     }
+}
+
+/// The call alone, without the tool's checks around it: prints "ok
+/// BEFORE -> AFTER" (extents) or the errno.
+fn defrag_alone(file: &File, path: &Path) {
+    let req = defrag::Request {
+        unit_log2: 11,
+        ..Default::default()
+    };
+    match defrag::defrag_file(file, path, req) {
+        Ok(o) => println!("ok {} -> {}", o.extents_before, o.extents_after),
+        Err(e) => println!("{}", e.errno().map_or("error".into(), |n| format!("{n:?}"))),
+    }
+}
+
+/// The call alone on FILE, then `fsync` on the same open file: prints
+/// "defrag OK|ERRNO fsync OK|ERRNO", so that a test can see whether an
+/// error of the module's write-back still reaches the application.
+fn defrag_then_fsync(path: &Path) {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| die(e));
+    let req = defrag::Request {
+        unit_log2: 11,
+        ..Default::default()
+    };
+    let defrag = match defrag::defrag_file(&file, path, req) {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.errno().map_or("error".into(), |n| format!("{n:?}")),
+    };
+    let fsync = match file.sync_all() {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!(
+            "{:?}",
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
+        ),
+    };
+    println!("defrag {defrag} fsync {fsync}");
+}
+
+/// `struct file_handle` with room for the largest handle (MAX_HANDLE_SZ).
+#[repr(C)]
+struct FileHandle {
+    bytes: u32,
+    kind: i32,
+    handle: [u8; 128],
+}
+
+/// Reopens `path` through `open_by_handle_at` after dropping the dentry
+/// cache, so that the open file has a disconnected dentry (its own
+/// parent), then makes the call alone as `defrag-lent FILE none` does.
+fn defrag_by_handle(path: &Path) {
+    let name =
+        std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_else(|e| die(e));
+    let mut fh = FileHandle {
+        bytes: 128,
+        kind: 0,
+        handle: [0; 128],
+    };
+    let mut mount_id = 0;
+    // SAFETY: `name` is a NUL-terminated path, `fh` a handle buffer whose
+    // `bytes` says how much room it has, `mount_id` a valid int.
+    let r = unsafe {
+        nix::libc::name_to_handle_at(
+            nix::libc::AT_FDCWD,
+            name.as_ptr(),
+            (&mut fh as *mut FileHandle).cast(),
+            &mut mount_id,
+            0,
+        )
+    };
+    if r != 0 {
+        die(format!(
+            "name_to_handle_at: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let dir = File::open(path.parent().unwrap_or(Path::new("."))).unwrap_or_else(|e| die(e));
+    fs::write("/proc/sys/vm/drop_caches", "2").unwrap_or_else(|e| die(e));
+    // SAFETY: `dir` is an open directory of the file's filesystem, `fh`
+    // the handle filled in above.
+    let fd = unsafe {
+        nix::libc::open_by_handle_at(
+            dir.as_raw_fd(),
+            (&mut fh as *mut FileHandle).cast(),
+            nix::libc::O_RDWR,
+        )
+    };
+    if fd < 0 {
+        die(format!(
+            "open_by_handle_at: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let file = unsafe { File::from_raw_fd(fd) };
+    defrag_alone(&file, path);
 }
 
 /// Writes `n` stretches of 2 blocks into `path`, a one-block hole after
@@ -491,10 +589,12 @@ fn main() {
         Some("expect") if args.len() == 4 => expect(Path::new(&args[2]), &args[3]),
         Some("stretches") if args.len() == 4 => stretches(Path::new(&args[2]), num(&args[3])),
         Some("defrag-lent") if args.len() == 4 => defrag_lent(Path::new(&args[2]), &args[3]),
+        Some("defrag-by-handle") if args.len() == 3 => defrag_by_handle(Path::new(&args[2])),
+        Some("defrag-then-fsync") if args.len() == 3 => defrag_then_fsync(Path::new(&args[2])),
         _ => die(
             "usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL \
              | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH|none
-             | stretches FILE N",
+             | defrag-by-handle FILE | defrag-then-fsync FILE | stretches FILE N",
         ),
     }
 }
