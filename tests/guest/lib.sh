@@ -186,3 +186,36 @@ scattered() {
 	echo 16 > "$knob"
 	sync
 }
+
+# crowded_set DIR: on the filesystem mounted at /mnt, with no reserved
+# clusters, fill the free space with 64-block files DIR/others/oN, delete
+# every other one, write a set of 40 files of 24 blocks (DIR/set/sN) into
+# the 64-block holes, and make every 30th remaining other file immutable:
+# no free run holds the set (for making room).
+crowded_set() {
+	echo 0 > "/sys/fs/ext4/$(basename "$(awk '$2 == "/mnt" { print $1 }' /proc/mounts)")/reserved_clusters"
+	mkdir -p "$1/others" "$1/set"
+	i=0
+	while dd if=/dev/urandom of="$1/others/o$i" bs=4096 count=64 2>/dev/null; do
+		i=$((i + 1))
+	done
+	rm -f "$1/others/o$i"
+	sync
+	j=0
+	while [ $j -lt $i ]; do
+		rm "$1/others/o$j"
+		j=$((j + 2))
+	done
+	sync
+	j=0
+	while [ $j -lt 40 ]; do
+		dd if=/dev/urandom of="$1/set/s$j" bs=4096 count=24 conv=fsync 2>/dev/null
+		j=$((j + 1))
+	done
+	j=1
+	while [ $j -lt $i ]; do
+		chattr +i "$1/others/o$j"
+		j=$((j + 60))
+	done
+	sync
+}

@@ -96,6 +96,20 @@ syncer_stop
 log_sync full-end
 rm -rf /mnt/filler
 
+# 5. Making room: a -r set no free run holds, on a filesystem crowded
+#    with 64-block files; other files are moved out of a region, then the
+#    set is moved in.
+rm -rf /mnt/full
+crowded_set /mnt/crowd
+manifest makeroom /mnt/victim /mnt/wb /mnt/crowd/others/* /mnt/crowd/set/*
+log_sync makeroom-start
+syncer_start
+e4defrag -r /mnt/crowd/set > /tmp/out 2>&1
+syncer_stop
+log_sync makeroom-end
+echo "== makeroom: $(grep "discontinuities" /tmp/out)"
+lsattr /mnt/crowd/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
+
 umount /mnt || fail powercut_umount "umount failed"
 dmsetup remove lw || fail powercut_dm_remove "dmsetup remove failed"
 check_kernel_log powercut_kernel_log_clean

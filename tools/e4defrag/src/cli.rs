@@ -30,7 +30,8 @@ pub struct Cli {
 
     /// Report fragmentation only: extents now/best, ratio and score as
     /// e2fsprogs' e4defrag -c computes them, the worst files, and for
-    /// directories and devices the read-order discontinuities.
+    /// directories and devices the read-order discontinuities and the
+    /// filesystem's free space (runs, largest, histogram; as root).
     #[arg(short = 'c', long = "check")]
     pub check: bool,
 
@@ -68,6 +69,12 @@ pub struct Cli {
     /// default 11, 8 MiB, is what the stock backend moves per call).
     #[arg(long, value_name = "LOG2", default_value_t = 11)]
     pub unit_log2: u32,
+
+    /// With -r and the module: when no free run holds a set, clear a
+    /// region for it first, moving other files (each whole, into a free run
+    /// elsewhere) worth at most RATIO times the set's size; 0: never.
+    #[arg(long, value_name = "RATIO", default_value_t = 2.0)]
+    pub max_evacuate: f64,
 
     /// Print where the given logical blocks of each PATH are, and exit.
     #[arg(long, conflicts_with_all = ["colocate", "check", "dry_run", "json"])]

@@ -10,14 +10,29 @@ nix::ioctl_read!(fs_ioc_getflags, b'f', 1, nix::libc::c_long);
 /// `EXT4_INLINE_DATA_FL` (`lsattr`'s `N`): the data is in the inode.
 const INLINE_DATA_FL: nix::libc::c_long = 0x1000_0000;
 
+/// `FS_IMMUTABLE_FL` and `FS_APPEND_FL` (`lsattr`'s `i` and `a`).
+const IMMUTABLE_FL: nix::libc::c_long = 0x10;
+const APPEND_FL: nix::libc::c_long = 0x20;
+
+/// The file's inode flags (`lsattr`), `None` when they cannot be read.
+fn flags(file: &File) -> Option<nix::libc::c_long> {
+    let mut flags: nix::libc::c_long = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes an int into `flags`, which is larger.
+    let res = unsafe { fs_ioc_getflags(file.as_raw_fd(), &mut flags) };
+    res.ok().map(|_| flags)
+}
+
 /// Whether `file`'s data is stored in its inode (inline_data): such a
 /// file has no blocks to move or place. False when the flags cannot be
 /// read.
 pub fn has_inline_data(file: &File) -> bool {
-    let mut flags: nix::libc::c_long = 0;
-    // SAFETY: FS_IOC_GETFLAGS writes an int into `flags`, which is larger.
-    let res = unsafe { fs_ioc_getflags(file.as_raw_fd(), &mut flags) };
-    res.is_ok() && flags & INLINE_DATA_FL != 0
+    flags(file).is_some_and(|f| f & INLINE_DATA_FL != 0)
+}
+
+/// Whether `file` is immutable or append-only, so its blocks cannot be
+/// moved. True when the flags cannot be read (nothing is known).
+pub fn is_immutable_or_append(file: &File) -> bool {
+    flags(file).is_none_or(|f| f & (IMMUTABLE_FL | APPEND_FL) != 0)
 }
 
 /// Checks that `file` (opened from `path`) is on ext4 and returns the

@@ -13,6 +13,7 @@ pub mod ext4fs;
 pub mod fiemap;
 pub mod fsmap;
 pub mod layout;
+pub mod makeroom;
 pub mod mounts;
 pub mod moveext;
 pub mod output;

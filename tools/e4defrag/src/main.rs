@@ -10,11 +10,11 @@ use e4defrag::{
     blockmap,
     engine::{self, Backend, FileReport, SetReport, Status},
     error::Error,
-    ext4fs,
+    ext4fs, fsmap,
     layout::Layout,
     mounts::{self, Mount},
     output,
-    report::Check,
+    report::{self, Check},
     score::Geometry,
     walk::{self, Target},
 };
@@ -244,8 +244,18 @@ fn order_line(list: &Path, dir: &Path, o: &walk::OrderSummary) -> String {
 }
 
 fn set_line(s: &SetReport) -> String {
+    let room = s.room.as_ref().map_or(String::new(), |r| {
+        format!(
+            ", room made at block {}: {} blocks of {} other files moved out ({:.2} of the set's {})",
+            r.start,
+            r.moved_blocks,
+            r.moved_files,
+            r.moved_blocks as f64 / r.len.max(1) as f64,
+            r.len
+        )
+    });
     format!(
-        "{}: {} files, read-order discontinuities {} -> {}, span {} -> {} blocks{} ({})",
+        "{}: {} files, read-order discontinuities {} -> {}, span {} -> {} blocks{}{} ({})",
         s.dir.display(),
         s.after.files.max(s.before.files),
         s.before.discontinuities,
@@ -254,6 +264,7 @@ fn set_line(s: &SetReport) -> String {
         s.after.span_blocks,
         s.start_block
             .map_or(String::new(), |b| format!(", from block {b}")),
+        room,
         match s.backend {
             Backend::Module => "module",
             Backend::MoveExt => "EXT4_IOC_MOVE_EXT",
@@ -298,6 +309,7 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
         goal: cli.goal,
         goal_only: cli.goal_only,
         unit_log2: cli.unit_log2,
+        max_evacuate: cli.max_evacuate,
     };
     let mut done_blocks = 0;
     for p in jobs {
@@ -343,8 +355,31 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
     pb.finish_and_clear();
 }
 
+/// Adds the free space of the filesystem holding `files` to `check`,
+/// once per filesystem (`seen`: devices done). Without GETFSMAP
+/// (CAP_SYS_ADMIN) there is nothing to add.
+fn add_free_space(check: &mut Check, target: &Path, files: &[PathBuf], seen: &mut Vec<u64>) {
+    let Some(file) = files.iter().find_map(|p| File::open(p).ok()) else {
+        return;
+    };
+    let Ok(meta) = file.metadata() else { return };
+    if seen.contains(&meta.dev()) {
+        return;
+    }
+    seen.push(meta.dev());
+    let Ok(bs) = ext4fs::block_size(&file, target) else {
+        return;
+    };
+    if let Ok(free) = fsmap::free_runs(&file, bs) {
+        check
+            .free_space
+            .push(report::FreeSpace::of(target.to_path_buf(), bs, &free));
+    }
+}
+
 fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
     let mut check = Check::default();
+    let mut free_seen = Vec::new();
     let mut from_sb = true;
     for p in jobs {
         from_sb &= p.geometry.from_superblock;
@@ -369,11 +404,13 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
                 }
             }
         }
-        match &p.job {
-            Job::Walk { target, .. } => check.add_set(target.clone(), &layouts),
-            Job::Set { dir, .. } => check.add_set(dir.clone(), &layouts),
-            Job::Single(_) => {}
-        }
+        let target = match &p.job {
+            Job::Walk { target, .. } => target,
+            Job::Set { dir, .. } => dir,
+            Job::Single(_) => continue,
+        };
+        check.add_set(target.clone(), &layouts);
+        add_free_space(&mut check, target, p.job.files(), &mut free_seen);
     }
     let failed = out
         .files

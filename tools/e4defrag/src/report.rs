@@ -28,6 +28,97 @@ pub struct SetCheck {
     pub read_order: ReadOrder,
 }
 
+/// Free runs of one size range, as `e2freefrag` groups them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FreeBucket {
+    /// Runs of at least this many bytes and less than twice as many.
+    pub min_bytes: u64,
+    pub runs: u64,
+    pub blocks: u64,
+    pub percent: f64,
+}
+
+/// The free space of one filesystem: what bounds every placement.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FreeSpace {
+    /// A checked target on the filesystem.
+    #[serde(serialize_with = "crate::output::path_json")]
+    pub target: PathBuf,
+    pub block_size: u64,
+    pub free_blocks: u64,
+    pub free_runs: u64,
+    pub largest_run: u64,
+    /// Power-of-two size ranges from one block up, empty ones left out.
+    pub histogram: Vec<FreeBucket>,
+}
+
+impl FreeSpace {
+    /// The picture of the free runs `free` (in blocks of `block_size`).
+    pub fn of(target: PathBuf, block_size: u64, free: &[crate::placement::Run]) -> Self {
+        let free_blocks: u64 = free.iter().map(|r| r.len).sum();
+        let mut histogram: Vec<FreeBucket> = Vec::new();
+        for r in free.iter().filter(|r| r.len > 0) {
+            // The power of two at or below the run's size in bytes.
+            let bytes = r.len * block_size;
+            let min_bytes = 1u64 << (63 - bytes.leading_zeros());
+            match histogram.iter_mut().find(|b| b.min_bytes == min_bytes) {
+                Some(b) => {
+                    b.runs += 1;
+                    b.blocks += r.len;
+                }
+                None => histogram.push(FreeBucket {
+                    min_bytes,
+                    runs: 1,
+                    blocks: r.len,
+                    percent: 0.0,
+                }),
+            }
+        }
+        histogram.sort_by_key(|b| b.min_bytes);
+        for b in &mut histogram {
+            b.percent = 100.0 * b.blocks as f64 / free_blocks.max(1) as f64;
+        }
+        FreeSpace {
+            target,
+            block_size,
+            free_blocks,
+            free_runs: free.iter().filter(|r| r.len > 0).count() as u64,
+            largest_run: free.iter().map(|r| r.len).max().unwrap_or(0),
+            histogram,
+        }
+    }
+
+    fn to_text(&self, out: &mut String) {
+        let size = |bytes: u64| {
+            const UNITS: [&str; 5] = ["", "K", "M", "G", "T"];
+            let i = ((63 - bytes.max(1).leading_zeros()) / 10).min(4) as usize;
+            format!("{}{}", bytes >> (10 * i), UNITS[i])
+        };
+        let _ = writeln!(
+            out,
+            "Free space of {}: {} blocks in {} runs, largest run {} blocks ({}B)",
+            self.target.display(),
+            self.free_blocks,
+            self.free_runs,
+            self.largest_run,
+            size(self.largest_run * self.block_size)
+        );
+        let _ = writeln!(
+            out,
+            "{:>16} : {:>10} {:>12} {:>8}",
+            "Run size", "Free runs", "Free blocks", "Percent"
+        );
+        for b in &self.histogram {
+            let range = format!("{}...{}-", size(b.min_bytes), size(2 * b.min_bytes));
+            let _ = writeln!(
+                out,
+                "{range:>16} : {:>10} {:>12} {:>7.2}%",
+                b.runs, b.blocks, b.percent
+            );
+        }
+    }
+}
+
 /// Sums over everything checked.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Totals {
@@ -49,6 +140,9 @@ pub struct Totals {
 pub struct Check {
     pub files: Vec<FileCheck>,
     pub sets: Vec<SetCheck>,
+    /// Per filesystem of a directory or device target (needs
+    /// CAP_SYS_ADMIN for GETFSMAP; left out without it).
+    pub free_space: Vec<FreeSpace>,
     pub totals: Totals,
 }
 
@@ -145,6 +239,9 @@ impl Check {
                 r.span_blocks
             );
         }
+        for f in &self.free_space {
+            f.to_text(&mut out);
+        }
         let t = &self.totals;
         let _ = writeln!(out, " Total/best extents        {}/{}", t.extents, t.best);
         let _ = writeln!(out, " Fragmentation ratio       {:.2}%", t.ratio);
@@ -188,6 +285,36 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn free_space_histogram() {
+        use crate::placement::Run as Free;
+        let free = [
+            Free { start: 10, len: 1 },
+            Free { start: 20, len: 3 },
+            Free { start: 30, len: 2 },
+            Free {
+                start: 100,
+                len: 300,
+            },
+        ];
+        let f = FreeSpace::of("/m".into(), 4096, &free);
+        assert_eq!((f.free_blocks, f.free_runs, f.largest_run), (306, 4, 300));
+        let buckets: Vec<(u64, u64, u64)> = f
+            .histogram
+            .iter()
+            .map(|b| (b.min_bytes, b.runs, b.blocks))
+            .collect();
+        // 4K: 1 run; 8K...16K: the runs of 2 and 3 blocks; 1M...2M: 300.
+        assert_eq!(buckets, vec![(4096, 1, 1), (8192, 2, 5), (1 << 20, 1, 300)]);
+        let mut text = String::new();
+        f.to_text(&mut text);
+        assert!(
+            text.contains("306 blocks in 4 runs, largest run 300 blocks (1MB)"),
+            "{text}"
+        );
+        assert!(text.contains("8K...16K-"), "{text}");
     }
 
     #[test]

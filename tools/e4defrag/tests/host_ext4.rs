@@ -96,10 +96,24 @@ impl Image {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// Unmounts the image, for tools that read it directly.
+    fn unmount(&mut self) {
+        if self.mounted {
+            sh("umount", &[self.mnt.to_str().unwrap()]);
+            self.mounted = false;
+        }
+    }
+
+    /// Mounts the image again after [`Image::unmount`].
+    fn remount(&mut self) {
+        let (img, mnt) = (self.img.to_str().unwrap(), self.mnt.to_str().unwrap());
+        sh("mount", &["-o", "loop,nodelalloc", img, mnt]);
+        self.mounted = true;
+    }
+
     /// Unmounts and runs `e2fsck -fn`, which must find nothing.
     fn fsck(mut self) {
-        sh("umount", &[self.mnt.to_str().unwrap()]);
-        self.mounted = false;
+        self.unmount();
         let out = Command::new("e2fsck")
             .args(["-fn", self.img.to_str().unwrap()])
             .output()
@@ -445,6 +459,55 @@ fn check_reports_known_layouts() {
     assert!(text.contains(&format!("1. {}", frag.display())), "{text}");
     // -c moves nothing.
     assert_eq!(extents(&frag), 10);
+    img.fsck();
+}
+
+/// `-c` on a directory reports the filesystem's free space as e2fsprogs'
+/// `e2freefrag` sees it: the same free blocks, number of free runs and
+/// largest run.
+#[test]
+fn check_reports_free_space_like_e2freefrag() {
+    let img = Image::new(32);
+    for i in 0..20u64 {
+        fs::write(
+            img.path(&format!("f{i}")),
+            bytes(i, ((i + 1) * 3) as usize * BLOCK),
+        )
+        .unwrap();
+    }
+    for i in (0..20).step_by(2) {
+        fs::remove_file(img.path(&format!("f{i}"))).unwrap();
+    }
+    // e2freefrag reads the image's bitmaps. Unmounted, the blocks held by
+    // the allocator's preallocations are free again; mounted again, the
+    // allocator (and GETFSMAP) sees what the bitmaps say.
+    let mut img = img;
+    img.unmount();
+    let out = sh("e2freefrag", &[img.img.to_str().unwrap()]);
+    img.remount();
+    let doc = json(&["-c", img.mnt.to_str().unwrap()]);
+    let free = &doc["check"]["free_space"][0];
+    let text = e4defrag_ok(&["-c", img.mnt.to_str().unwrap()]);
+    assert!(text.contains("Free space of"), "{text}");
+    let ff = String::from_utf8_lossy(&out.stdout).to_string();
+    let field = |name: &str| -> u64 {
+        let line = ff
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{ff}"));
+        line[name.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(free["free_blocks"], field("Free blocks:"), "{ff}");
+    assert_eq!(free["free_runs"], field("Num. free extent:"), "{ff}");
+    // e2freefrag gives the largest run in KB.
+    let largest_kb = free["largest_run"].as_u64().unwrap() * BLOCK as u64 / 1024;
+    assert_eq!(largest_kb, field("Max. free extent:"), "{ff}");
+    assert!(free["histogram"].as_array().is_some_and(|h| !h.is_empty()));
     img.fsck();
 }
 

@@ -1,0 +1,66 @@
+#!/bin/sh
+# Making room (module backend): a -r set larger than any free run. The
+# filesystem is filled with 64-block files ("others"), every other one is
+# deleted (64-block holes), and the set's 40 files of 24 blocks are
+# written into the holes. e4defrag -r must clear a region (moving other
+# files whole into holes elsewhere), put the set there with no read-order
+# jump, route around immutable files, leave every file's data and every
+# other file's extent count as they were, and keep e2fsck clean; with a
+# tight --max-evacuate it must stop and say so, moving nothing.
+. /bin/lib.sh
+DEV=/dev/vda
+lsmod | grep -q ext4_defrag || insmod $KO
+
+# layout: a fresh filesystem crowded as described above.
+layout() {
+	umount /mnt 2>/dev/null
+	mkfs.ext4 -q -F -b 4096 "$DEV" 64M && mount -t ext4 "$DEV" /mnt || return 1
+	crowded_set /mnt
+}
+
+# state: every file's checksum, extents and first block, one per line.
+state() {
+	for f in /mnt/others/* /mnt/set/*; do
+		echo "$f $(sha "$f") $(extent_count "$f") $(first_pblk "$f")"
+	done
+}
+
+echo "== make room: a set larger than any free run"
+layout || { fail makeroom_mkfs "mkfs or mount failed"; exit 0; }
+state > /tmp/before
+e4defrag -r /mnt/set > /tmp/out 2>&1
+line=$(grep "read-order discontinuities" /tmp/out)
+echo "== $line"
+state > /tmp/after
+case $line in
+*"discontinuities "*" -> 0,"*"room made at block"*) pass makeroom_set_packed ;;
+*) fail makeroom_set_packed "$(tail -3 /tmp/out | tr '\n' ';')" ;;
+esac
+# Data: every file as it was. Others: no more extents than before;
+# immutable ones where they were.
+bad=$(awk 'NR == FNR { sum[$1] = $2; ext[$1] = $3; at[$1] = $4; next }
+	$2 != sum[$1] { print $1 " data"; next }
+	$1 ~ /others/ && $3 > ext[$1] { print $1 " extents " ext[$1] " -> " $3 }' /tmp/before /tmp/after)
+[ -z "$bad" ] && pass makeroom_data_and_extents_kept || fail makeroom_data_and_extents_kept "$bad"
+moved_immutable=$(for f in $(lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }'); do
+	grep "^$f " /tmp/before | cut -d' ' -f4 > /tmp/a
+	grep "^$f " /tmp/after | cut -d' ' -f4 > /tmp/b
+	cmp -s /tmp/a /tmp/b || echo "$f"
+done)
+[ -z "$moved_immutable" ] && pass makeroom_immutable_routed_around ||
+	fail makeroom_immutable_routed_around "$moved_immutable"
+lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
+fsck_ok e2fsck_clean_after_makeroom
+
+echo "== make room: --max-evacuate stops it"
+layout || { fail makeroom_mkfs "mkfs or mount failed"; exit 0; }
+state | grep others > /tmp/before
+e4defrag -r --max-evacuate 0.05 /mnt/set > /tmp/out 2>&1
+state | grep others > /tmp/after
+if grep -q "more than --max-evacuate allows" /tmp/out && cmp -s /tmp/before /tmp/after; then
+	pass makeroom_max_evacuate_stops
+else
+	fail makeroom_max_evacuate_stops "$(grep -i "evacuate\|room" /tmp/out | head -2 | tr '\n' ';')"
+fi
+lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
+fsck_ok e2fsck_clean_after_max_evacuate
