@@ -128,7 +128,9 @@ echo "== tool: -r leaves a set that would read worse, module backend"
 # 20 files a few jumps from packed; the rest of a small filesystem filled
 # and every other 8-block filler deleted: free space only in small holes
 # (ext4's own reserve set to 0, or it stays one free run). Placing the set
-# there would add jumps: nothing may move.
+# there would add jumps: without making room (--max-evacuate 0) nothing may
+# move. Making room (the default) then moves fillers out of a region and
+# packs the set.
 umount /mnt 2>/dev/null
 mkfs.ext4 -q -F -b 4096 "$DEV" 32M && mount -t ext4 -o nodelalloc "$DEV" /mnt ||
 	{ fail tool_mkfs "mkfs or mount failed"; exit 0; }
@@ -154,7 +156,7 @@ sync
 awk -v n="$n" 'BEGIN { for (j = 0; j < n; j += 2) print "/mnt/fill/g" j }' | xargs rm -f
 sync
 before=$(discont /mnt/set)
-out=$(e4defrag -r --backend module /mnt/set 2>&1)
+out=$(e4defrag -r --backend module --max-evacuate 0 /mnt/set 2>&1)
 after=$(discont /mnt/set)
 echo "== $out"
 echo "== worse set: $n + $m fillers, discontinuities $before -> $after"
@@ -166,4 +168,12 @@ else
 fi
 (cd /mnt/set && sha256sum -c /tmp/set.sums > /dev/null) && pass tool_module_worse_set_data_intact ||
 	fail tool_module_worse_set_data_intact "checksums changed"
+out=$(e4defrag -r --backend module /mnt/set 2>&1)
+echo "== $out"
+if [ "$(discont /mnt/set)" -eq 0 ] && echo "$out" | grep -q "room made at block" &&
+	(cd /mnt/set && sha256sum -c /tmp/set.sums > /dev/null); then
+	pass tool_module_set_packed_after_making_room
+else
+	fail tool_module_set_packed_after_making_room "$out"
+fi
 fsck_ok tool_e2fsck_after_worse_set

@@ -70,9 +70,10 @@ pub struct Cli {
     #[arg(long, value_name = "LOG2", default_value_t = 11)]
     pub unit_log2: u32,
 
-    /// With -r and the module: when no free run holds a set, clear a
-    /// region for it first, moving other files (each whole, into a free run
-    /// elsewhere) worth at most RATIO times the set's size; 0: never.
+    /// With the module: when no free run holds a -r set (or a file the
+    /// free space could hold in fewer extents), clear a region for it
+    /// first, moving other files (each whole, into a free run elsewhere)
+    /// worth at most RATIO times its size; 0: never.
     #[arg(long, value_name = "RATIO", default_value_t = 2.0)]
     pub max_evacuate: f64,
 

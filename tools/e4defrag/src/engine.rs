@@ -82,6 +82,9 @@ pub struct FileReport {
     pub extents_before: u32,
     pub extents_after: u32,
     pub moved_blocks: u64,
+    /// The region cleared for the file, when no free run held it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<makeroom::Room>,
 }
 
 impl FileReport {
@@ -95,6 +98,7 @@ impl FileReport {
             extents_before: 0,
             extents_after: 0,
             moved_blocks: 0,
+            room: None,
         }
     }
 
@@ -263,6 +267,49 @@ fn defrag_move_ext(
     Ok(())
 }
 
+/// Extents can hold at most this many blocks (ext4's limit for written
+/// extents), so a file of `n` blocks needs at least ⌈n / this⌉.
+const MAX_EXTENT_BLOCKS: u64 = 32768;
+
+/// Clears a region for `file` when no free run holds it but the free space
+/// does, the file has more extents than its size needs, no goal was given
+/// and `max_evacuate` allows (see `makeroom`). `None` when not needed or
+/// not possible (GETFSMAP needs CAP_SYS_ADMIN; without it the file is
+/// defragmented as before).
+fn room_for_file(
+    file: &File,
+    path: &Path,
+    block_size: u64,
+    opts: &Options,
+) -> Result<Option<makeroom::Room>, Error> {
+    if opts.goal != 0 || opts.max_evacuate <= 0.0 {
+        return Ok(None);
+    }
+    let layout = Layout::of(file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
+    let blocks = layout.blocks();
+    if u64::from(layout.extents()) <= blocks.div_ceil(MAX_EXTENT_BLOCKS) {
+        return Ok(None);
+    }
+    let Ok(free) = fsmap::free_runs(file, block_size) else {
+        return Ok(None);
+    };
+    let total: u64 = free.iter().map(|r| r.len).sum();
+    if free.iter().any(|r| r.len >= blocks) || total < blocks {
+        return Ok(None);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let want = makeroom::Want {
+        blocks,
+        near: layout.first_pblk().unwrap_or(0),
+        max_ratio: opts.max_evacuate,
+        dry_run: opts.dry_run,
+    };
+    match makeroom::make_room(dir, file, &[path.to_path_buf()], block_size, want)? {
+        makeroom::Outcome::Made(room) => Ok(Some(room)),
+        _ => Ok(None),
+    }
+}
+
 /// Defragments one file with the module, at `goal` (0: near its data).
 fn defrag_module(
     file: &File,
@@ -343,7 +390,9 @@ pub fn defrag_path(
         // ENOSPC before it moves anything.
         match backend {
             Backend::Module => {
-                match defrag_module(&file, path, opts, opts.goal, &mut report, progress) {
+                report.room = room_for_file(&file, path, block_size, opts)?;
+                let goal = report.room.as_ref().map_or(opts.goal, |r| r.start);
+                match defrag_module(&file, path, opts, goal, &mut report, progress) {
                     Err(Error::Sys {
                         errno: Errno::ENOSPC,
                         ..

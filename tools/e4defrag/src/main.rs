@@ -12,6 +12,7 @@ use e4defrag::{
     error::Error,
     ext4fs, fsmap,
     layout::Layout,
+    makeroom,
     mounts::{self, Mount},
     output,
     report::{self, Check},
@@ -212,11 +213,28 @@ fn progress_bar(total: u64) -> ProgressBar {
     pb
 }
 
+/// ", room made at ...": where a region was cleared and what it cost,
+/// relative to `whose` size ("its", "the set's").
+fn room_note(m: &makeroom::Room, whose: &str) -> String {
+    format!(
+        ", room made at block {}: {} blocks of {} other files moved out ({:.2} of {whose} {})",
+        m.start,
+        m.moved_blocks,
+        m.moved_files,
+        m.moved_blocks as f64 / m.len.max(1) as f64,
+        m.len
+    )
+}
+
 fn line(r: &FileReport) -> String {
     let p = r.path.display();
+    let room = r
+        .room
+        .as_ref()
+        .map_or(String::new(), |m| room_note(m, "its"));
     match r.status {
         Status::Done | Status::NothingToGain => format!(
-            "{p}: extents {} -> {}, moved {} blocks",
+            "{p}: extents {} -> {}, moved {} blocks{room}",
             r.extents_before, r.extents_after, r.moved_blocks
         ),
         Status::DryRun => format!(
@@ -244,16 +262,10 @@ fn order_line(list: &Path, dir: &Path, o: &walk::OrderSummary) -> String {
 }
 
 fn set_line(s: &SetReport) -> String {
-    let room = s.room.as_ref().map_or(String::new(), |r| {
-        format!(
-            ", room made at block {}: {} blocks of {} other files moved out ({:.2} of the set's {})",
-            r.start,
-            r.moved_blocks,
-            r.moved_files,
-            r.moved_blocks as f64 / r.len.max(1) as f64,
-            r.len
-        )
-    });
+    let room = s
+        .room
+        .as_ref()
+        .map_or(String::new(), |r| room_note(r, "the set's"));
     format!(
         "{}: {} files, read-order discontinuities {} -> {}, span {} -> {} blocks{}{} ({})",
         s.dir.display(),

@@ -109,6 +109,14 @@ pub fn make_room(
         return Ok(Outcome::NotNeeded);
     }
     let (owners, mut pieces) = map_owners(dir, set, block_size)?;
+    // A file of the set that no free run holds (a big file making room for
+    // itself) cannot be moved out of the way first: its blocks are
+    // obstacles to the region.
+    let largest = free.iter().map(|r| r.len).max().unwrap_or(0);
+    pieces.retain(|p| {
+        p.owner
+            .is_none_or(|o| !owners[o].in_set || owners[o].blocks <= largest)
+    });
     pieces.extend(free.iter().map(|r| Piece {
         start: r.start,
         len: r.len,
