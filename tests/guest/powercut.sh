@@ -56,7 +56,8 @@ echo "== set: $(tail -1 /tmp/out)"
 #    free space is taken but one run for the donor, so that a writer
 #    right after the defrag can only get the file's old blocks: unless the
 #    module commits the moves before it lets the old blocks go, the point
-#    before that writer's commit has the file on the writer's data.
+#    before that writer's commit has the file on the writer's data. (No
+#    making room here: phase 5 covers it.)
 umount /mnt
 mount -t ext4 -o commit=60,data=writeback "$DEV" /mnt
 rm -rf /mnt/set
@@ -68,7 +69,7 @@ while [ $i -lt "$n" ]; do rm /mnt/fill/$i; i=$((i + 1)); done
 sync
 manifest writeback /mnt/victim /mnt/wb
 log_sync writeback-start
-e4defrag --unit-log2 0 /mnt/wb > /tmp/out 2>&1 || { echo "== writeback:"; cat /tmp/out; }
+e4defrag --unit-log2 0 --max-evacuate 0 /mnt/wb > /tmp/out 2>&1 || { echo "== writeback:"; cat /tmp/out; }
 dd if=/dev/urandom of=/mnt/after bs=4096 count=900 conv=fsync 2>/dev/null
 log_sync writeback-end
 echo "== writeback: $(tail -1 /tmp/out)"
@@ -78,8 +79,9 @@ rm -rf /mnt/fill /mnt/after
 #    pieces, and no clusters are reserved. Meant to run the donor's
 #    growing extent tree out of blocks in the middle of the move; on this
 #    layout the plan already finds no room (ENOSPC after the retry
-#    commit), so what is checked is that the refusal, its commit and the
-#    freed donor leave every point consistent.
+#    commit; without --max-evacuate 0 the tool would make room instead),
+#    so what is checked is that the refusal, its commit and the freed
+#    donor leave every point consistent.
 umount /mnt
 mount -t ext4 -o commit=1 "$DEV" /mnt
 make_holey /mnt/full 800
@@ -90,7 +92,7 @@ while [ $i -lt "$n" ]; do rm /mnt/filler/$i; i=$((i + 1)); done
 manifest full /mnt/victim /mnt/wb /mnt/full
 log_sync full-start
 syncer_start
-e4defrag --unit-log2 0 /mnt/full > /tmp/out 2>&1
+e4defrag --unit-log2 0 --max-evacuate 0 /mnt/full > /tmp/out 2>&1
 echo "== full: e4defrag exit $?: $(tail -1 /tmp/out)"
 syncer_stop
 log_sync full-end

@@ -4,10 +4,11 @@
 # deleted (64-block holes), and the set's 40 files of 24 blocks are
 # written into the holes. e4defrag -r must clear a region (moving other
 # files whole into holes elsewhere), put the set there with no read-order
-# jump, route around immutable files, leave every file's data and every
-# other file's extent count as they were, and keep e2fsck clean; with a
-# tight --max-evacuate it must stop and say so, moving nothing. A file
-# that no free run holds makes room for itself the same way.
+# jump, route around immutable files and a running program's file, leave
+# every file's data and every other file's extent count as they were, and
+# keep e2fsck clean; with a tight --max-evacuate it must stop and say so,
+# moving nothing. A file that no free run holds makes room for itself the
+# same way.
 . /bin/lib.sh
 DEV=/dev/vda
 lsmod | grep -q ext4_defrag || insmod $KO
@@ -39,6 +40,12 @@ kept() {
 
 echo "== make room: a set larger than any free run"
 layout || { fail makeroom_mkfs "mkfs or mount failed"; exit 0; }
+# A running program among the others: it cannot be opened for writing
+# (ETXTBSY), so the region must avoid it too.
+cp /bin/busybox /mnt/others/busy
+sync
+/mnt/others/busy sleep 600 &
+busy=$!
 state > /tmp/before
 e4defrag -r /mnt/set > /tmp/out 2>&1
 line=$(grep "read-order discontinuities" /tmp/out)
@@ -58,6 +65,14 @@ moved_immutable=$(for f in $(lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }'); 
 done)
 [ -z "$moved_immutable" ] && pass makeroom_immutable_routed_around ||
 	fail makeroom_immutable_routed_around "$moved_immutable"
+if [ "$(grep "^/mnt/others/busy " /tmp/before | cut -d' ' -f4)" = \
+	"$(grep "^/mnt/others/busy " /tmp/after | cut -d' ' -f4)" ]; then
+	pass makeroom_busy_file_routed_around
+else
+	fail makeroom_busy_file_routed_around "the running program's file moved"
+fi
+kill $busy
+wait $busy 2>/dev/null
 lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
 fsck_ok e2fsck_clean_after_makeroom
 
@@ -93,3 +108,23 @@ fi
 kept makeroom_big_file_others_kept
 lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
 fsck_ok e2fsck_clean_after_makeroom_big_file
+
+# Free-space consolidation on its own: a free run of 960 blocks (3840K)
+# where the largest was 64 blocks, nothing else changed.
+echo "== make room: --free-space"
+layout || { fail makeroom_mkfs "mkfs or mount failed"; exit 0; }
+state > /tmp/before
+largest() { e4defrag -c --json /mnt | tr -d ' \n' | sed -n 's/.*"largest_run":\([0-9]*\).*/\1/p'; }
+was=$(largest)
+out=$(e4defrag --free-space --target-run 3840K /mnt 2>&1)
+now=$(largest)
+echo "$out" | grep "made at\|largest run" | sed 's/^/== /'
+state > /tmp/after
+if echo "$out" | grep -q "free run of 960 blocks made at block" && [ "$now" -ge 960 ]; then
+	pass free_space_run_made
+else
+	fail free_space_run_made "largest run $was -> $now: $(echo "$out" | tail -3 | tr '\n' ';')"
+fi
+kept free_space_files_kept
+lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
+fsck_ok e2fsck_clean_after_free_space

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 ///                       path order or --order, for fast reading in sequence
 /// e4defrag DEVICE...    every file of the ext4 filesystem mounted from DEVICE
 /// e4defrag -c TARGET... report fragmentation only
+/// e4defrag --free-space --target-run SIZE DIR|DEVICE...
+///                       make a free run of SIZE (module only)
 ///
 /// Moves blocks with the ext4_defrag module's EXT4_IOC_DEFRAG when it is
 /// loaded, else with the stock kernel's EXT4_IOC_MOVE_EXT. File data and
@@ -77,6 +79,18 @@ pub struct Cli {
     #[arg(long, value_name = "RATIO", default_value_t = 2.0)]
     pub max_evacuate: f64,
 
+    /// Consolidate free space on each TARGET's filesystem (module only):
+    /// clear a free run of --target-run bytes by moving other files out
+    /// of the cheapest region (within --max-evacuate times that size), and
+    /// print the free space before and after. Moves no file for its own
+    /// sake.
+    #[arg(long, requires = "target_run", conflicts_with_all = ["colocate", "check", "map", "goal"])]
+    pub free_space: bool,
+
+    /// With --free-space: the free run to make, in bytes (suffix K, M or G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub target_run: Option<u64>,
+
     /// Print where the given logical blocks of each PATH are, and exit.
     #[arg(long, conflicts_with_all = ["colocate", "check", "dry_run", "json"])]
     pub map: bool,
@@ -106,4 +120,37 @@ pub enum BackendArg {
     /// Only the stock kernel: EXT4_IOC_MOVE_EXT (FIEMAP for --map).
     #[value(alias = "fiemap", alias = "stock")]
     MoveExt,
+}
+
+/// A size in bytes: a number with an optional K, M or G (binary) suffix.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&text[..i], 10),
+        Some((i, 'M' | 'm')) => (&text[..i], 20),
+        Some((i, 'G' | 'g')) => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("not a size: {text} (a number, optionally with K, M or G)"))?;
+    n.checked_mul(1 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("not a usable size: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("4K"), Ok(4096));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
 }

@@ -274,39 +274,38 @@ const MAX_EXTENT_BLOCKS: u64 = 32768;
 /// Clears a region for `file` when no free run holds it but the free space
 /// does, the file has more extents than its size needs, no goal was given
 /// and `max_evacuate` allows (see `makeroom`). `None` when not needed or
-/// not possible (GETFSMAP needs CAP_SYS_ADMIN; without it the file is
-/// defragmented as before).
+/// not possible: then the file is defragmented as before (without
+/// CAP_SYS_ADMIN there is no GETFSMAP; a file that cannot be moved out of
+/// the way stops the clearing, what moved stays moved, whole). A dry run
+/// makes no room.
 fn room_for_file(
     file: &File,
     path: &Path,
     block_size: u64,
     opts: &Options,
-) -> Result<Option<makeroom::Room>, Error> {
-    if opts.goal != 0 || opts.max_evacuate <= 0.0 {
-        return Ok(None);
+) -> Option<makeroom::Room> {
+    if opts.goal != 0 || opts.max_evacuate <= 0.0 || opts.dry_run {
+        return None;
     }
-    let layout = Layout::of(file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
+    let layout = Layout::of(file, block_size).ok()?;
     let blocks = layout.blocks();
     if u64::from(layout.extents()) <= blocks.div_ceil(MAX_EXTENT_BLOCKS) {
-        return Ok(None);
+        return None;
     }
-    let Ok(free) = fsmap::free_runs(file, block_size) else {
-        return Ok(None);
-    };
+    let free = fsmap::free_runs(file, block_size).ok()?;
     let total: u64 = free.iter().map(|r| r.len).sum();
     if free.iter().any(|r| r.len >= blocks) || total < blocks {
-        return Ok(None);
+        return None;
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     let want = makeroom::Want {
         blocks,
         near: layout.first_pblk().unwrap_or(0),
         max_ratio: opts.max_evacuate,
-        dry_run: opts.dry_run,
     };
-    match makeroom::make_room(dir, file, &[path.to_path_buf()], block_size, want)? {
-        makeroom::Outcome::Made(room) => Ok(Some(room)),
-        _ => Ok(None),
+    match makeroom::make_room(dir, file, &[path.to_path_buf()], block_size, want) {
+        Ok(makeroom::Outcome::Made(room)) => Some(room),
+        _ => None,
     }
 }
 
@@ -390,7 +389,7 @@ pub fn defrag_path(
         // ENOSPC before it moves anything.
         match backend {
             Backend::Module => {
-                report.room = room_for_file(&file, path, block_size, opts)?;
+                report.room = room_for_file(&file, path, block_size, opts);
                 let goal = report.room.as_ref().map_or(opts.goal, |r| r.start);
                 match defrag_module(&file, path, opts, goal, &mut report, progress) {
                     Err(Error::Sys {
@@ -542,7 +541,8 @@ fn make_room(
     block_size: u64,
 ) -> Result<Option<makeroom::Room>, Error> {
     let total: u64 = layouts.iter().flatten().map(Layout::blocks).sum();
-    if opts.max_evacuate <= 0.0 || total == 0 {
+    // A dry run makes no room (and so reports the set's plan without it).
+    if opts.max_evacuate <= 0.0 || opts.dry_run || total == 0 {
         return Ok(None);
     }
     if backend == Backend::MoveExt {
@@ -561,21 +561,24 @@ fn make_room(
         blocks: total,
         near,
         max_ratio: opts.max_evacuate,
-        dry_run: opts.dry_run,
     };
-    let outcome = makeroom::make_room(dir, dir_file, files, block_size, want)?;
-    let why = match outcome {
-        makeroom::Outcome::NotNeeded => return Ok(None),
-        makeroom::Outcome::Made(room) => return Ok(Some(room)),
-        makeroom::Outcome::TooCostly { cost, limit } => format!(
-            "making room would move {cost} blocks of other files, more than \
+    // A file that cannot be moved out of the way (busy, say) stops the
+    // clearing; what moved stays moved, whole, and the set goes on.
+    let why = match makeroom::make_room(dir, dir_file, files, block_size, want) {
+        Err(e) => format!("making room stopped: {e}"),
+        Ok(outcome) => match outcome {
+            makeroom::Outcome::NotNeeded => return Ok(None),
+            makeroom::Outcome::Made(room) => return Ok(Some(room)),
+            makeroom::Outcome::TooCostly { cost, limit } => format!(
+                "making room would move {cost} blocks of other files, more than \
              --max-evacuate allows ({limit})"
-        ),
-        makeroom::Outcome::NoRegion => {
-            "no region of that size can be cleared (blocks that cannot move, or files \
+            ),
+            makeroom::Outcome::NoRegion => {
+                "no region of that size can be cleared (blocks that cannot move, or files \
              that fit nowhere else)"
-                .into()
-        }
+                    .into()
+            }
+        },
     };
     crate::output::warn(&format!(
         "{}: no free run holds the set's {total} blocks; {why}; the set goes into the \

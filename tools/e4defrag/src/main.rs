@@ -453,6 +453,106 @@ fn map_all(cli: &Cli) -> ExitCode {
     }
 }
 
+/// `--free-space`: consolidates the free space of each target's
+/// filesystem; exit 1 if any target failed or no run could be made.
+fn free_space_all(cli: &Cli, mounts: &[Mount]) -> ExitCode {
+    let mut failed = false;
+    for path in &cli.paths {
+        match free_space_one(cli, mounts, path) {
+            Ok(made) => failed |= !made,
+            Err(e) => {
+                output::warn(&e.to_string());
+                failed = true;
+            }
+        }
+    }
+    if output_failed(|| format!("{} target(s) consolidated", cli.paths.len())) || failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Makes a free run of `--target-run` bytes on the filesystem of `path`
+/// (a directory, mount point or mounted device) and prints the free space
+/// before and after. `Ok(false)` when no such run could be made.
+fn free_space_one(cli: &Cli, mounts: &[Mount], path: &Path) -> Result<bool, Error> {
+    let dir = match walk::classify(path, mounts)? {
+        Target::Dir(d) => d,
+        Target::Device { mount, .. } => mount,
+        Target::File(_) => {
+            return Err(Error::Refused {
+                path: path.into(),
+                reason: "--free-space takes a directory, mount point or device".into(),
+            })
+        }
+    };
+    let dir_file = File::open(&dir).map_err(Error::io(&dir, "open"))?;
+    let block_size = ext4fs::block_size(&dir_file, &dir)?;
+    if !engine::module_present(&dir_file) || cli.backend == BackendArg::MoveExt {
+        return Err(Error::Refused {
+            path: dir,
+            reason: "--free-space moves files to chosen blocks: it needs the ext4_defrag \
+                     module (EXT4_IOC_DEFRAG)"
+                .into(),
+        });
+    }
+    let picture = |when: &str| -> Result<(), Error> {
+        let free =
+            fsmap::free_runs(&dir_file, block_size).map_err(Error::sys(&dir, "FS_IOC_GETFSMAP"))?;
+        let mut text = String::new();
+        report::FreeSpace::of(dir.clone(), block_size, &free).write_text(&mut text);
+        output::print(&format!("{when}:\n{text}"));
+        Ok(())
+    };
+    picture("Before")?;
+    let blocks = cli.target_run.unwrap_or(0).div_ceil(block_size);
+    let want = makeroom::Want {
+        blocks,
+        near: 0,
+        max_ratio: cli.max_evacuate,
+    };
+    let made = match makeroom::make_room(&dir, &dir_file, &[], block_size, want)? {
+        makeroom::Outcome::NotNeeded => {
+            output::line(&format!(
+                "{}: a free run of {blocks} blocks exists already",
+                dir.display()
+            ));
+            true
+        }
+        makeroom::Outcome::Made(room) => {
+            output::line(&format!(
+                "{}: free run of {blocks} blocks made at block {}: {} blocks of {} files \
+                 moved ({:.2} of the run)",
+                dir.display(),
+                room.start,
+                room.moved_blocks,
+                room.moved_files,
+                room.moved_blocks as f64 / blocks.max(1) as f64
+            ));
+            true
+        }
+        makeroom::Outcome::TooCostly { cost, limit } => {
+            output::warn(&format!(
+                "{}: a free run of {blocks} blocks would move {cost} blocks of files, more \
+                 than --max-evacuate allows ({limit})",
+                dir.display()
+            ));
+            false
+        }
+        makeroom::Outcome::NoRegion => {
+            output::warn(&format!(
+                "{}: no region of {blocks} blocks can be cleared (blocks that cannot move, \
+                 or files that fit nowhere else)",
+                dir.display()
+            ));
+            false
+        }
+    };
+    picture("After")?;
+    Ok(made)
+}
+
 fn map_one(cli: &Cli, backend: blockmap::Backend, path: &Path) -> Result<(), Error> {
     let file = File::open(path).map_err(Error::io(path, "open"))?;
     let block_size = ext4fs::block_size(&file, path)?;
@@ -513,6 +613,9 @@ fn main() -> ExitCode {
         return map_all(&cli);
     }
     let mounts = mounts::read().unwrap_or_default();
+    if cli.free_space {
+        return free_space_all(&cli, &mounts);
+    }
     let mut out = Outcome {
         dry_run: cli.dry_run,
         ..Default::default()

@@ -39,7 +39,7 @@ pub struct Room {
 pub enum Outcome {
     /// A free run holds the set already.
     NotNeeded,
-    /// The region is free now (with `dry_run`: would be).
+    /// The region is free now.
     Made(Room),
     /// The cheapest region would move `cost` blocks of other files, more
     /// than `limit` (`--max-evacuate` times the set's size).
@@ -83,8 +83,6 @@ pub struct Want {
     pub near: u64,
     /// At most this many times `blocks` of other files may be moved.
     pub max_ratio: f64,
-    /// Find the region, move nothing.
-    pub dry_run: bool,
 }
 
 /// Makes room for the files `set` on the filesystem of `dir_file`.
@@ -99,7 +97,6 @@ pub fn make_room(
         blocks: set_blocks,
         near,
         max_ratio,
-        dry_run,
     } = want;
     // Blocks freed by earlier runs count as free once committed.
     nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
@@ -168,19 +165,18 @@ pub fn make_room(
                 room.moved_files += 1;
             }
         }
-        if !dry_run {
-            evacuate(&owners, &moves)?;
-            nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
-        }
+        evacuate(&owners, &moves)?;
+        nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
         return Ok(Outcome::Made(room));
     }
     Ok(Outcome::NoRegion)
 }
 
 /// The files of the filesystem that holds `dir` with their data pieces.
-/// Files that cannot move (immutable, append-only, inline data, not
-/// readable) contribute no pieces: their blocks are obstacles, like
-/// metadata and directories.
+/// Files that cannot move (immutable, append-only, inline data, or that
+/// cannot be opened for writing: a running program, an active swap file)
+/// contribute no pieces: their blocks are obstacles, like metadata and
+/// directories.
 fn map_owners(
     dir: &Path,
     set: &[PathBuf],
@@ -202,7 +198,8 @@ fn map_owners(
     let mut owners = Vec::new();
     let mut pieces = Vec::new();
     for path in files {
-        let Ok(file) = File::open(&path) else {
+        // What the move will need: read-write (ETXTBSY for a busy file).
+        let Ok(file) = File::options().read(true).write(true).open(&path) else {
             continue;
         };
         let Ok(meta) = file.metadata() else { continue };

@@ -88,7 +88,8 @@ impl FreeSpace {
         }
     }
 
-    fn to_text(&self, out: &mut String) {
+    /// Appends the picture for people (as `e2freefrag` prints it).
+    pub fn write_text(&self, out: &mut String) {
         let size = |bytes: u64| {
             const UNITS: [&str; 5] = ["", "K", "M", "G", "T"];
             let i = ((63 - bytes.max(1).leading_zeros()) / 10).min(4) as usize;
@@ -240,7 +241,7 @@ impl Check {
             );
         }
         for f in &self.free_space {
-            f.to_text(&mut out);
+            f.write_text(&mut out);
         }
         let t = &self.totals;
         let _ = writeln!(out, " Total/best extents        {}/{}", t.extents, t.best);
@@ -309,7 +310,7 @@ mod tests {
         // 4K: 1 run; 8K...16K: the runs of 2 and 3 blocks; 1M...2M: 300.
         assert_eq!(buckets, vec![(4096, 1, 1), (8192, 2, 5), (1 << 20, 1, 300)]);
         let mut text = String::new();
-        f.to_text(&mut text);
+        f.write_text(&mut text);
         assert!(
             text.contains("306 blocks in 4 runs, largest run 300 blocks (1MB)"),
             "{text}"

@@ -599,6 +599,14 @@ fn bad_input_is_refused_clearly() {
     let err = e4defrag_fails(&[link.to_str().unwrap()]);
     assert!(err.contains("symbolic link"), "{err}");
 
+    // Consolidating free space chooses where files go: module only (the
+    // host kernel has none); a file is no target for it.
+    let mnt = img.mnt.to_str().unwrap();
+    let err = e4defrag_fails(&["--free-space", "--target-run", "1M", mnt]);
+    assert!(err.contains("needs the ext4_defrag module"), "{err}");
+    let err = e4defrag_fails(&["--free-space", "--target-run", "1M", ps]);
+    assert!(err.contains("takes a directory"), "{err}");
+
     sh("chattr", &["+i", ps]);
     let err = e4defrag_fails(&["--backend", "move-ext", ps]);
     sh("chattr", &["-i", ps]);
