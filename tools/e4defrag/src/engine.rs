@@ -45,9 +45,10 @@ pub struct Options {
     pub goal_only: bool,
     /// Module move unit, log2 of pages.
     pub unit_log2: u32,
-    /// With `-r` and the module: when no free run holds the set, clear a
-    /// region first, moving at most this many times the set's size of
-    /// other files' blocks (0: never).
+    /// With the module: when no free run holds a `-r` set (or a file the
+    /// free space could hold in fewer extents), clear a region first,
+    /// moving at most this many times its size of other files' blocks (0:
+    /// never).
     pub max_evacuate: f64,
 }
 
