@@ -160,7 +160,8 @@ def main():
     ap.add_argument("--log", help="write the whole console output here")
     ap.add_argument("--accel", default=os.environ.get("E4D_ACCEL", "tcg"),
                     help="QEMU accelerator (tcg; kvm hangs on these machines)")
-    ap.add_argument("--timeout", type=int, default=900, help="seconds per boot")
+    ap.add_argument("--timeout", type=int, default=1500,
+                    help="seconds per boot (the test boot takes about 550 s here)")
     ap.add_argument("--disk-mib", type=int, default=256)
     ap.add_argument("--no-powercut", action="store_true",
                     help="skip the power-cut boot and its replay")
