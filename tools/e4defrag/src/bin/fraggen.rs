@@ -30,8 +30,12 @@
 //! sequence of operations; mount with `nodelalloc` so that blocks are
 //! allocated by the writes themselves.
 
+#[path = "common/rng.rs"]
+mod rng;
+
 use e4defrag::{defrag, fsmap, layout::Layout, moveext, placement};
 use nix::fcntl::{fallocate, FallocateFlags};
+use rng::Rng;
 use std::{
     fs::{self, File, OpenOptions},
     io::{Read, Seek, SeekFrom, Write},
@@ -42,34 +46,6 @@ use std::{
     path::{Path, PathBuf},
     process::exit,
 };
-
-/// xorshift64*: small, deterministic, good enough to vary layouts.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    /// A size spread over orders of magnitude: `lo..=hi`, log-uniform.
-    fn log_range(&mut self, lo: u64, hi: u64) -> u64 {
-        let (a, b) = ((lo.max(1) as f64).ln(), (hi as f64).ln());
-        let x = a + (b - a) * (self.next() % 1_000_000) as f64 / 1_000_000.0;
-        (x.exp() as u64).clamp(lo, hi)
-    }
-}
 
 /// The layout's knobs, all from the seed.
 #[derive(Debug)]

@@ -18,8 +18,12 @@
 //! ioctl); exits 1 if any data changed. The kernel's side (no oops, no
 //! WARN, e2fsck clean) is the calling script's to check.
 
+#[path = "common/rng.rs"]
+mod rng;
+
 use e4defrag::uapi::{self, DefragData, FibmapData};
 use nix::libc;
+use rng::Rng;
 use std::{
     collections::BTreeMap,
     fs::{self, File, OpenOptions},
@@ -31,26 +35,6 @@ use std::{
     path::Path,
     process::exit,
 };
-
-/// xorshift64*: small and deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 fn die(msg: impl std::fmt::Display) -> ! {
     eprintln!("ioctlfuzz: {msg}");
@@ -151,7 +135,7 @@ fn main() {
     };
     let (seed, count) = (num(&args[1]), num(&args[2]));
     let (dir, other) = (Path::new(&args[3]), Path::new(&args[4]));
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::new(seed);
 
     // The files and what they hold.
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();

@@ -16,11 +16,15 @@
 //! meanwhile: prints the operations run per kind and exits 1 (naming the
 //! file and the first differing byte) if one does not.
 
+#[path = "common/rng.rs"]
+mod rng;
+
 use nix::{
     fcntl::{fallocate, FallocateFlags},
     libc,
     sys::mman::{mmap, msync, munmap, MapFlags, MsFlags, ProtFlags},
 };
+use rng::Rng;
 use std::{
     collections::BTreeMap,
     fs::{self, File, OpenOptions},
@@ -33,26 +37,6 @@ use std::{
     path::{Path, PathBuf},
     process::exit,
 };
-
-/// xorshift64*: small and deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
 
 fn die(msg: impl std::fmt::Display) -> ! {
     eprintln!("workload: {msg}");
@@ -155,7 +139,7 @@ fn main() {
     };
     let (seed, ops) = (num(&args[1]), num(&args[2]));
     let dir = PathBuf::from(&args[3]);
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::new(seed);
     let path = |i: usize| dir.join(format!("w{i}"));
     let mut model: Vec<Vec<u8>> = vec![Vec::new(); FILES];
     for i in 0..FILES {
