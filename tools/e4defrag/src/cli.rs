@@ -10,8 +10,9 @@ use std::path::PathBuf;
 ///                       path order or --order, for fast reading in sequence
 /// e4defrag DEVICE...    every file of the ext4 filesystem mounted from DEVICE
 /// e4defrag -c TARGET... report fragmentation only
-/// e4defrag --free-space --target-run SIZE DIR|DEVICE...
-///                       make a free run of SIZE (module only)
+/// e4defrag --free-space --target-run SIZE | --max-move SIZE DIR|DEVICE...
+///                       make a free run of SIZE, or the largest one that
+///                       moving SIZE of files can make (module only)
 ///
 /// Moves blocks with the ext4_defrag module's EXT4_IOC_DEFRAG when it is
 /// loaded, else with the stock kernel's EXT4_IOC_MOVE_EXT. File data and
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 /// and reason), 2 for bad usage.
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
+#[command(group(clap::ArgGroup::new("free_space_goal").multiple(true)))]
 pub struct Cli {
     /// Colocate: put every regular file under each DIR close together.
     #[arg(short = 'r', long = "colocate")]
@@ -80,16 +82,26 @@ pub struct Cli {
     pub max_evacuate: f64,
 
     /// Consolidate free space on each TARGET's filesystem (module only):
-    /// clear a free run of --target-run bytes by moving other files out
-    /// of the cheapest region (within --max-evacuate times that size), and
-    /// print the free space before and after. Moves no file for its own
-    /// sake.
-    #[arg(long, requires = "target_run", conflicts_with_all = ["colocate", "check", "map", "goal"])]
+    /// clear a free run of --target-run bytes, or the largest run that
+    /// moving at most --max-move bytes of files can clear, by moving other
+    /// files whole out of the cheapest region; print the free space before
+    /// and after (--json: one document). Moves no file for its own sake.
+    #[arg(
+        long,
+        requires = "free_space_goal",
+        conflicts_with_all = ["colocate", "check", "map", "goal"]
+    )]
     pub free_space: bool,
 
-    /// With --free-space: the free run to make, in bytes (suffix K, M or G).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    /// With --free-space: the free run to make, in bytes (suffix K, M or
+    /// G); at most --max-evacuate times as many bytes of files move.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, group = "free_space_goal")]
     pub target_run: Option<u64>,
+
+    /// With --free-space: move at most SIZE bytes of files (suffix K, M
+    /// or G); without --target-run, make the largest free run it can.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, group = "free_space_goal")]
+    pub max_move: Option<u64>,
 
     /// Print where the given logical blocks of each PATH are, and exit.
     #[arg(long, conflicts_with_all = ["colocate", "check", "dry_run", "json"])]

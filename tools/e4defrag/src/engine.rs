@@ -175,7 +175,14 @@ fn check_size(file: &File, path: &Path, size_before: u64) -> Result<(), Error> {
 /// this process (`SIGSTOP`) after planning that file's move and before
 /// moving it, so that a test can change the file at exactly that moment.
 fn test_stop_point(path: &Path) {
-    if std::env::var_os("E4DEFRAG_TEST_STOP_BEFORE").is_some_and(|p| Path::new(&p) == path) {
+    test_stop_at(path.as_os_str());
+}
+
+/// For the tests only: stop this process (`SIGSTOP`) when
+/// `E4DEFRAG_TEST_STOP_BEFORE` is `point` (a path, or a step such as
+/// `evacuate:3`, before the fourth file moved out of a region).
+pub(crate) fn test_stop_at(point: &std::ffi::OsStr) {
+    if std::env::var_os("E4DEFRAG_TEST_STOP_BEFORE").is_some_and(|p| p == point) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
     }
 }
@@ -299,15 +306,37 @@ fn room_for_file(
         return None;
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    let want = makeroom::Want {
-        blocks,
-        near: layout.first_pblk().unwrap_or(0),
-        max_ratio: opts.max_evacuate,
+    let want =
+        makeroom::Want::with_ratio(blocks, layout.first_pblk().unwrap_or(0), opts.max_evacuate);
+    let outcome = makeroom::make_room(dir, file, &[path.to_path_buf()], block_size, want);
+    let why = match outcome {
+        Ok(makeroom::Outcome::Made(room)) => return Some(room),
+        other => why_no_room(other)?,
     };
-    match makeroom::make_room(dir, file, &[path.to_path_buf()], block_size, want) {
-        Ok(makeroom::Outcome::Made(room)) => Some(room),
-        _ => None,
-    }
+    crate::output::warn(&format!(
+        "{}: no free run holds its {blocks} blocks; {why}; it goes into the free runs \
+         there are",
+        path.display()
+    ));
+    None
+}
+
+/// Why making room came to nothing, for the user; `None` when no room
+/// was needed (or it was made).
+fn why_no_room(outcome: Result<makeroom::Outcome, Error>) -> Option<String> {
+    Some(match outcome {
+        // A file that cannot be moved out of the way (busy, say) stops
+        // the clearing; what moved stays moved, whole.
+        Err(e) => format!("making room stopped: {e}"),
+        Ok(makeroom::Outcome::NotNeeded | makeroom::Outcome::Made(_)) => return None,
+        Ok(makeroom::Outcome::TooCostly { cost, limit }) => format!(
+            "making room would move {cost} blocks of other files, more than \
+             --max-evacuate allows ({limit})"
+        ),
+        Ok(makeroom::Outcome::NoRegion) => "no region of that size can be cleared (blocks \
+             that cannot move, or files that fit nowhere else)"
+            .into(),
+    })
 }
 
 /// Defragments one file with the module, at `goal` (0: near its data).
@@ -474,7 +503,7 @@ pub fn colocate(
     let dir_file = File::open(dir).map_err(Error::io(dir, "open"))?;
     let block_size = ext4fs::block_size(&dir_file, dir)?;
     let before_layouts = layouts_of(files, block_size);
-    let before = layout::read_order(before_layouts.iter().flatten());
+    let before = layout::read_order(before_layouts.iter().flatten(), block_size);
     // Files without blocks (empty ones) have no place to keep; every
     // other file must be mapped and in one run with the rest.
     if before.discontinuities == 0 && before_layouts.iter().all(Option::is_some) {
@@ -516,7 +545,7 @@ pub fn colocate(
     let after = if opts.dry_run {
         before
     } else {
-        layout::read_order(layouts_of(files, block_size).iter().flatten())
+        layout::read_order(layouts_of(files, block_size).iter().flatten(), block_size)
     };
     let set = SetReport {
         dir: dir.into(),
@@ -558,27 +587,13 @@ fn make_room(
         return Ok(None);
     }
     let near = blockmap::query_module(dir_file, 0).map_or(0, |m| m.pblk);
-    let want = makeroom::Want {
-        blocks: total,
-        near,
-        max_ratio: opts.max_evacuate,
-    };
-    // A file that cannot be moved out of the way (busy, say) stops the
-    // clearing; what moved stays moved, whole, and the set goes on.
-    let why = match makeroom::make_room(dir, dir_file, files, block_size, want) {
-        Err(e) => format!("making room stopped: {e}"),
-        Ok(outcome) => match outcome {
-            makeroom::Outcome::NotNeeded => return Ok(None),
-            makeroom::Outcome::Made(room) => return Ok(Some(room)),
-            makeroom::Outcome::TooCostly { cost, limit } => format!(
-                "making room would move {cost} blocks of other files, more than \
-             --max-evacuate allows ({limit})"
-            ),
-            makeroom::Outcome::NoRegion => {
-                "no region of that size can be cleared (blocks that cannot move, or files \
-             that fit nowhere else)"
-                    .into()
-            }
+    let want = makeroom::Want::with_ratio(total, near, opts.max_evacuate);
+    let outcome = makeroom::make_room(dir, dir_file, files, block_size, want);
+    let why = match outcome {
+        Ok(makeroom::Outcome::Made(room)) => return Ok(Some(room)),
+        other => match why_no_room(other) {
+            Some(why) => why,
+            None => return Ok(None),
         },
     };
     crate::output::warn(&format!(
@@ -610,9 +625,10 @@ fn no_better(
     files: &[PathBuf],
     layouts: &[Option<Layout>],
     predicted: &[Layout],
+    block_size: u64,
 ) -> Option<Vec<FileReport>> {
-    let before = layout::read_order(layouts.iter().flatten());
-    if layout::read_order(predicted).better_than(&before) {
+    let before = layout::read_order(layouts.iter().flatten(), block_size);
+    if layout::read_order(predicted, block_size).better_than(&before) {
         return None;
     }
     Some(nothing_to_gain(files, layouts))
@@ -690,7 +706,7 @@ fn colocate_move_ext(
             Some(l.as_ref()?.moved_to(&in_slot, &planned))
         })
         .collect();
-    if let Some(reports) = no_better(files, layouts, &predicted) {
+    if let Some(reports) = no_better(files, layouts, &predicted, block_size) {
         return Ok((reports, None));
     }
     let mut base = 0;
@@ -753,8 +769,9 @@ fn colocate_move_ext(
 }
 
 /// Plans made again, per set, when a slot was taken before its file got
-/// there (another writer); after that, files go where the module puts
-/// them.
+/// there (another writer, or an extent-tree block an earlier move
+/// needed); after that, a file whose slot is taken goes where the module
+/// puts it, near the slot.
 const MAX_SET_REPLANS: u32 = 3;
 
 /// Module backend: the whole set is planned from the free space that
@@ -819,7 +836,7 @@ fn colocate_module(
         .zip(&plan)
         .filter_map(|(l, segments)| Some(setplan::placed(l.as_ref()?, segments)))
         .collect();
-    if let Some(reports) = no_better(files, layouts, &predicted) {
+    if let Some(reports) = no_better(files, layouts, &predicted, block_size) {
         return Ok((reports, None));
     }
     let mut base = 0;
@@ -912,6 +929,25 @@ fn colocate_module(
                 plan = make_plan(i, segments[0].goal)?;
                 base = i;
                 continue;
+            }
+            // Slots keep being taken: this file goes where the module
+            // puts it, near its slot, like a file the plan had no room for.
+            Err(e) if e.errno() == Some(Errno::ENOSPC) && !segments.is_empty() => {
+                let mut report = FileReport::new(path);
+                let res = open_rw(path).and_then(|(file, _)| {
+                    defrag_module(
+                        &file,
+                        path,
+                        opts,
+                        segments[0].goal,
+                        &mut report,
+                        &ProgressBar::hidden(),
+                    )
+                });
+                reports.push(match res {
+                    Ok(()) => report,
+                    Err(e) => report.fail(&e),
+                });
             }
             Ok(()) => reports.push(report),
             Err(e) => reports.push(report.fail(&e)),

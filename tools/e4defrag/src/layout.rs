@@ -162,15 +162,21 @@ impl Layout {
 }
 
 /// How a set of files read one after the other lies on disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ReadOrder {
     /// Files with data.
     pub files: u64,
+    /// Blocks of data read.
+    pub blocks: u64,
     /// Places where the next block read is not the next block on disk,
     /// inside files and between them.
     pub discontinuities: u64,
     /// Blocks from the first to the last block of the set, gaps included.
     pub span_blocks: u64,
+    /// `span_blocks / blocks`: 1.00 when the set is one run.
+    pub span_ratio: f64,
+    /// Reading the set in order from a hard disk, as `readtime` models it.
+    pub modeled_hdd_read_ms: f64,
 }
 
 impl ReadOrder {
@@ -182,8 +188,9 @@ impl ReadOrder {
     }
 }
 
-/// Measures the set of `layouts`, read in the given order.
-pub fn read_order<'a>(layouts: impl IntoIterator<Item = &'a Layout>) -> ReadOrder {
+/// Measures the set of `layouts` (blocks of `block_size` bytes), read in
+/// the given order.
+pub fn read_order<'a>(layouts: impl IntoIterator<Item = &'a Layout>, block_size: u64) -> ReadOrder {
     let mut out = ReadOrder::default();
     let mut prev_end: Option<u64> = None;
     let (mut lo, mut hi) = (u64::MAX, 0);
@@ -197,11 +204,16 @@ pub fn read_order<'a>(layouts: impl IntoIterator<Item = &'a Layout>) -> ReadOrde
                 out.discontinuities += 1;
             }
             prev_end = Some(r.pend());
+            out.blocks += r.len;
             lo = lo.min(r.pblk);
             hi = hi.max(r.pend());
         }
     }
     out.span_blocks = hi.saturating_sub(lo);
+    if out.blocks > 0 {
+        out.span_ratio = out.span_blocks as f64 / out.blocks as f64;
+    }
+    out.modeled_hdd_read_ms = crate::readtime::hdd_ms(out.discontinuities, out.blocks * block_size);
     out
 }
 
@@ -255,6 +267,7 @@ mod tests {
             files: 2,
             discontinuities: 3,
             span_blocks: 10,
+            ..Default::default()
         };
         let fewer = ReadOrder {
             discontinuities: 2,
@@ -310,16 +323,14 @@ mod tests {
             ..Default::default()
         };
         let empty = Layout::default();
-        let r = read_order([&a, &b, &empty, &c]);
+        let r = read_order([&a, &b, &empty, &c], 1024);
         assert_eq!(
-            r,
-            ReadOrder {
-                files: 3,
-                discontinuities: 1,
-                span_blocks: 34
-            }
+            (r.files, r.blocks, r.discontinuities, r.span_blocks),
+            (3, 7, 1, 34)
         );
-        let r = read_order([&c, &a, &b]);
+        assert!((r.span_ratio - 34.0 / 7.0).abs() < 1e-9);
+        assert_eq!(r.modeled_hdd_read_ms, crate::readtime::hdd_ms(1, 7 * 1024));
+        let r = read_order([&c, &a, &b], 1024);
         assert_eq!(r.discontinuities, 2);
     }
 }

@@ -6,6 +6,7 @@
 //! module's `EXT4_IOC_FIBMAP` or `FS_IOC_FIEMAP`.
 
 pub mod blockmap;
+pub mod consolidate;
 pub mod defrag;
 pub mod engine;
 pub mod error;
@@ -17,7 +18,9 @@ pub mod makeroom;
 pub mod mounts;
 pub mod moveext;
 pub mod output;
+pub mod readtime;
 pub mod report;
+pub mod roomplan;
 pub mod score;
 pub mod setplan;
 pub mod walk;

@@ -7,7 +7,7 @@ mod cli;
 use clap::Parser;
 use cli::{BackendArg, Cli};
 use e4defrag::{
-    blockmap,
+    blockmap, consolidate,
     engine::{self, Backend, FileReport, SetReport, Status},
     error::Error,
     ext4fs, fsmap,
@@ -267,13 +267,18 @@ fn set_line(s: &SetReport) -> String {
         .as_ref()
         .map_or(String::new(), |r| room_note(r, "the set's"));
     format!(
-        "{}: {} files, read-order discontinuities {} -> {}, span {} -> {} blocks{}{} ({})",
+        "{}: {} files, read-order discontinuities {} -> {}, span {} -> {} blocks \
+         (ratio {:.2} -> {:.2}), modeled HDD read {:.0} -> {:.0} ms{}{} ({})",
         s.dir.display(),
         s.after.files.max(s.before.files),
         s.before.discontinuities,
         s.after.discontinuities,
         s.before.span_blocks,
         s.after.span_blocks,
+        s.before.span_ratio,
+        s.after.span_ratio,
+        s.before.modeled_hdd_read_ms,
+        s.after.modeled_hdd_read_ms,
         s.start_block
             .map_or(String::new(), |b| format!(", from block {b}")),
         room,
@@ -396,12 +401,13 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
     for p in jobs {
         from_sb &= p.geometry.from_superblock;
         let mut layouts = Vec::new();
+        let mut block_size = 0;
         for path in p.job.files() {
             let layout = File::open(path)
                 .map_err(Error::io(path, "open"))
                 .and_then(|f| {
-                    let bs = ext4fs::block_size(&f, path)?;
-                    Layout::of(&f, bs).map_err(Error::sys(path, "FS_IOC_FIEMAP"))
+                    block_size = ext4fs::block_size(&f, path)?;
+                    Layout::of(&f, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))
                 });
             match layout {
                 Ok(l) => {
@@ -421,7 +427,7 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
             Job::Set { dir, .. } => dir,
             Job::Single(_) => continue,
         };
-        check.add_set(target.clone(), &layouts);
+        check.add_set(target.clone(), &layouts, block_size);
         add_free_space(&mut check, target, p.job.files(), &mut free_seen);
     }
     let failed = out
@@ -457,13 +463,32 @@ fn map_all(cli: &Cli) -> ExitCode {
 /// filesystem; exit 1 if any target failed or no run could be made.
 fn free_space_all(cli: &Cli, mounts: &[Mount]) -> ExitCode {
     let mut failed = false;
+    let mut docs = Vec::new();
     for path in &cli.paths {
         match free_space_one(cli, mounts, path) {
-            Ok(made) => failed |= !made,
+            Ok(done) => {
+                failed |= !done.succeeded();
+                if cli.json {
+                    docs.push(done);
+                } else {
+                    print_free_space(&done);
+                }
+            }
             Err(e) => {
                 output::warn(&e.to_string());
                 failed = true;
             }
+        }
+    }
+    if cli.json {
+        /// The document, fields in the order declared (json! sorts them).
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            free_space: &'a [consolidate::Consolidation],
+        }
+        match serde_json::to_string_pretty(&Doc { free_space: &docs }) {
+            Ok(text) => output::line(&text),
+            Err(e) => output::warn(&format!("cannot encode JSON: {e}")),
         }
     }
     if output_failed(|| format!("{} target(s) consolidated", cli.paths.len())) || failed {
@@ -473,10 +498,13 @@ fn free_space_all(cli: &Cli, mounts: &[Mount]) -> ExitCode {
     }
 }
 
-/// Makes a free run of `--target-run` bytes on the filesystem of `path`
-/// (a directory, mount point or mounted device) and prints the free space
-/// before and after. `Ok(false)` when no such run could be made.
-fn free_space_one(cli: &Cli, mounts: &[Mount], path: &Path) -> Result<bool, Error> {
+/// Consolidates the free space of the filesystem of `path` (a directory,
+/// mount point or mounted device) as --target-run and --max-move say.
+fn free_space_one(
+    cli: &Cli,
+    mounts: &[Mount],
+    path: &Path,
+) -> Result<consolidate::Consolidation, Error> {
     let dir = match walk::classify(path, mounts)? {
         Target::Dir(d) => d,
         Target::Device { mount, .. } => mount,
@@ -497,60 +525,52 @@ fn free_space_one(cli: &Cli, mounts: &[Mount], path: &Path) -> Result<bool, Erro
                 .into(),
         });
     }
-    let picture = |when: &str| -> Result<(), Error> {
-        let free =
-            fsmap::free_runs(&dir_file, block_size).map_err(Error::sys(&dir, "FS_IOC_GETFSMAP"))?;
-        let mut text = String::new();
-        report::FreeSpace::of(dir.clone(), block_size, &free).write_text(&mut text);
-        output::print(&format!("{when}:\n{text}"));
-        Ok(())
-    };
-    picture("Before")?;
-    let blocks = cli.target_run.unwrap_or(0).div_ceil(block_size);
-    let want = makeroom::Want {
-        blocks,
-        near: 0,
+    let goal = consolidate::Goal {
+        run_blocks: cli.target_run.map(|b| b.div_ceil(block_size)),
+        // Whole blocks only: a budget never rounds up.
+        max_move_blocks: cli.max_move.map(|b| b / block_size),
         max_ratio: cli.max_evacuate,
     };
-    let made = match makeroom::make_room(&dir, &dir_file, &[], block_size, want)? {
-        makeroom::Outcome::NotNeeded => {
-            output::line(&format!(
-                "{}: a free run of {blocks} blocks exists already",
-                dir.display()
-            ));
-            true
-        }
-        makeroom::Outcome::Made(room) => {
-            output::line(&format!(
-                "{}: free run of {blocks} blocks made at block {}: {} blocks of {} files \
-                 moved ({:.2} of the run)",
-                dir.display(),
-                room.start,
-                room.moved_blocks,
-                room.moved_files,
-                room.moved_blocks as f64 / blocks.max(1) as f64
-            ));
-            true
-        }
-        makeroom::Outcome::TooCostly { cost, limit } => {
-            output::warn(&format!(
-                "{}: a free run of {blocks} blocks would move {cost} blocks of files, more \
-                 than --max-evacuate allows ({limit})",
-                dir.display()
-            ));
-            false
-        }
-        makeroom::Outcome::NoRegion => {
-            output::warn(&format!(
-                "{}: no region of {blocks} blocks can be cleared (blocks that cannot move, \
-                 or files that fit nowhere else)",
-                dir.display()
-            ));
-            false
-        }
+    consolidate::run(&dir, &dir_file, block_size, goal)
+}
+
+/// Prints what `--free-space` did on one filesystem: the free space
+/// before, the result (on standard error when no run was made), after.
+fn print_free_space(done: &consolidate::Consolidation) {
+    let dir = done.before.target.display();
+    let blocks = done.run_blocks;
+    let mut text = String::from("Before:\n");
+    done.before.write_text(&mut text);
+    output::print(&text);
+    let result = match (done.outcome, &done.room) {
+        ("made", Some(room)) => format!(
+            "{dir}: free run of {blocks} blocks made at block {}: {} blocks of {} files \
+             moved ({:.2} of the run)",
+            room.start,
+            room.moved_blocks,
+            room.moved_files,
+            room.moved_blocks as f64 / blocks.max(1) as f64
+        ),
+        ("not_needed", _) => format!("{dir}: a free run of {blocks} blocks exists already"),
+        ("too_costly", _) => format!(
+            "{dir}: a free run of {blocks} blocks would move {} blocks of files, more than \
+             --max-evacuate or --max-move allows ({})",
+            done.cost.unwrap_or(0),
+            done.limit.unwrap_or(0)
+        ),
+        _ => format!(
+            "{dir}: no region of {blocks} blocks can be cleared (blocks that cannot move, \
+             or files that fit nowhere else)"
+        ),
     };
-    picture("After")?;
-    Ok(made)
+    if done.succeeded() {
+        output::line(&result);
+    } else {
+        output::warn(&result);
+    }
+    let mut text = String::from("After:\n");
+    done.after.write_text(&mut text);
+    output::print(&text);
 }
 
 fn map_one(cli: &Cli, backend: blockmap::Backend, path: &Path) -> Result<(), Error> {

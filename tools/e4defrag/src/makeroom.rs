@@ -7,11 +7,24 @@
 //! directories, immutable, append-only or inline files), moves each file
 //! that has blocks there, whole, into a free run outside the region that
 //! holds it (`DEFRAG_GOAL_ONLY`, so never into the region), and leaves
-//! the region free for the set's plan. A moved file never gets more
+//! the region free for the set's plan (`roomplan` plans it; a file of
+//! the region that no free run holds gets one cleared for it elsewhere,
+//! one level deep). A moved file never gets more
 //! extents: it goes whole into one run. The blocks moved for others are
-//! bounded by `max_ratio` times the set's size.
+//! bounded (`--max-evacuate` times the set's size). `--free-space` uses
+//! the same clearing with no set: a run of a given size, or the largest
+//! one a budget of moved blocks can make.
 
-use crate::{defrag, engine, error::Error, fsmap, layout::Layout, mounts, placement::Run, walk};
+use crate::{
+    defrag, engine,
+    error::Error,
+    fsmap,
+    layout::Layout,
+    mounts,
+    placement::Run,
+    roomplan::{destinations, plan_moves, window_cost, Move, Owner, Piece},
+    walk,
+};
 use std::{
     collections::HashSet,
     fs::File,
@@ -48,31 +61,12 @@ pub enum Outcome {
     NoRegion,
 }
 
-/// A file with data on the filesystem.
-struct Owner {
-    path: PathBuf,
-    blocks: u64,
-    /// One of the set's files.
-    in_set: bool,
-}
-
-/// A stretch of the block space: free, data of `owners[i]`, or (between
-/// them, implicitly) something that cannot move.
-#[derive(Clone, Copy)]
-struct Piece {
-    start: u64,
-    len: u64,
-    owner: Option<usize>,
-}
-
-impl Piece {
-    fn end(&self) -> u64 {
-        self.start + self.len
-    }
-}
-
-/// Regions tried, cheapest first, before giving up.
-const MAX_CANDIDATES: usize = 64;
+/// Regions tried, cheapest first, before giving up. The cheapest regions
+/// hold the largest free runs, which the largest files to move out need:
+/// on a crowded disk (largest free run 133 blocks, files of up to 128)
+/// the first 64 all had a file that fit nowhere else. Trying one costs a
+/// pass over the free runs per file in it.
+const MAX_CANDIDATES: usize = 4096;
 
 /// What room is wanted.
 #[derive(Clone, Copy, Debug)]
@@ -81,8 +75,105 @@ pub struct Want {
     pub blocks: u64,
     /// Of equally cheap regions, the one nearest this block.
     pub near: u64,
-    /// At most this many times `blocks` of other files may be moved.
-    pub max_ratio: f64,
+    /// At most this many blocks of other files may be moved.
+    pub limit: u64,
+}
+
+impl Want {
+    /// Room for `blocks`, moving at most `max_ratio` times as many blocks
+    /// of other files.
+    pub fn with_ratio(blocks: u64, near: u64, max_ratio: f64) -> Self {
+        Want {
+            blocks,
+            near,
+            limit: (max_ratio * blocks as f64) as u64,
+        }
+    }
+}
+
+/// The block space of a filesystem as making room sees it: its free runs
+/// and the data of the files that can move.
+struct Survey {
+    free: Vec<Run>,
+    owners: Vec<Owner>,
+    /// Free runs and movable data, by start; what lies between them
+    /// cannot move.
+    pieces: Vec<Piece>,
+}
+
+impl Survey {
+    /// Surveys the filesystem of `dir` (after a commit, so that blocks
+    /// freed by earlier moves count as free). `set`: the files room is
+    /// made for; those no free run holds are obstacles, since nothing
+    /// holds them elsewhere while the room is cleared.
+    fn take(dir: &Path, dir_file: &File, set: &[PathBuf], block_size: u64) -> Result<Self, Error> {
+        nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
+        let free =
+            fsmap::free_runs(dir_file, block_size).map_err(Error::sys(dir, "FS_IOC_GETFSMAP"))?;
+        let (owners, mut pieces) = map_owners(dir, set, block_size)?;
+        let largest = largest_run(&free);
+        pieces.retain(|p| {
+            p.owner
+                .is_none_or(|o| !owners[o].in_set || owners[o].blocks <= largest)
+        });
+        pieces.extend(free.iter().map(|r| Piece {
+            start: r.start,
+            len: r.len,
+            owner: None,
+        }));
+        pieces.sort_by_key(|p| p.start);
+        Ok(Survey {
+            free,
+            owners,
+            pieces,
+        })
+    }
+
+    /// Every window of `len` blocks that starts where a piece starts and
+    /// holds no immovable block, cheapest first: `(cost, distance from
+    /// near, start)`.
+    fn candidates(&self, len: u64, near: u64) -> Vec<(u64, u64, u64)> {
+        let mut out: Vec<(u64, u64, u64)> = (0..self.pieces.len())
+            .filter_map(|i| {
+                let cost = window_cost(&self.pieces, &self.owners, i, len)?;
+                let start = self.pieces[i].start;
+                Some((cost, start.abs_diff(near), start))
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The largest window whose cheapest clearing moves at most `budget`
+    /// blocks of other files (0 when none is larger than the largest free
+    /// run). The cheapest cost only grows with the size (a window holds
+    /// the smaller ones that start where it starts), so a bisection finds
+    /// it.
+    fn largest_within(&self, budget: u64) -> u64 {
+        let total: u64 = self.free.iter().map(|r| r.len).sum();
+        let (mut lo, mut hi) = (largest_run(&self.free), total + 1);
+        // lo: affordable (a free run of lo exists); hi: not.
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let fits = (0..self.pieces.len())
+                .filter_map(|i| window_cost(&self.pieces, &self.owners, i, mid))
+                .any(|cost| cost <= budget);
+            if fits {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo > largest_run(&self.free) {
+            lo
+        } else {
+            0
+        }
+    }
+}
+
+fn largest_run(free: &[Run]) -> u64 {
+    free.iter().map(|r| r.len).max().unwrap_or(0)
 }
 
 /// Makes room for the files `set` on the filesystem of `dir_file`.
@@ -93,79 +184,88 @@ pub fn make_room(
     block_size: u64,
     want: Want,
 ) -> Result<Outcome, Error> {
-    let Want {
-        blocks: set_blocks,
-        near,
-        max_ratio,
-    } = want;
-    // Blocks freed by earlier runs count as free once committed.
     nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
     let free =
         fsmap::free_runs(dir_file, block_size).map_err(Error::sys(dir, "FS_IOC_GETFSMAP"))?;
-    if free.iter().any(|r| r.len >= set_blocks) {
+    if largest_run(&free) >= want.blocks {
         return Ok(Outcome::NotNeeded);
     }
-    let (owners, mut pieces) = map_owners(dir, set, block_size)?;
-    // A file of the set that no free run holds (a big file making room for
-    // itself) cannot be moved out of the way first: its blocks are
-    // obstacles to the region.
-    let largest = free.iter().map(|r| r.len).max().unwrap_or(0);
-    pieces.retain(|p| {
-        p.owner
-            .is_none_or(|o| !owners[o].in_set || owners[o].blocks <= largest)
-    });
-    pieces.extend(free.iter().map(|r| Piece {
-        start: r.start,
-        len: r.len,
-        owner: None,
-    }));
-    pieces.sort_by_key(|p| p.start);
+    let survey = Survey::take(dir, dir_file, set, block_size)?;
+    clear(dir, dir_file, &survey, want)
+}
 
-    // Every window that starts where a piece starts and covers only known
-    // pieces (no immovable block), with the blocks of other files it costs.
-    let mut candidates: Vec<(u64, u64, u64)> = Vec::new(); // (cost, distance, start)
-    for i in 0..pieces.len() {
-        if let Some(cost) = window_cost(&pieces, &owners, i, set_blocks) {
-            let start = pieces[i].start;
-            candidates.push((cost, start.abs_diff(near), start));
+/// The size of the largest free run that moving at most `budget` blocks
+/// of other files can make on the filesystem of `dir_file`, and the room
+/// made for it (`Outcome::NotNeeded` when the budget cannot do better
+/// than the largest free run there is).
+pub fn make_largest(
+    dir: &Path,
+    dir_file: &File,
+    block_size: u64,
+    budget: u64,
+) -> Result<(u64, Outcome), Error> {
+    let survey = Survey::take(dir, dir_file, &[], block_size)?;
+    let mut blocks = survey.largest_within(budget);
+    // A window whose files fit nowhere else is skipped by `clear`: try a
+    // little smaller then, a few times.
+    for _ in 0..8 {
+        if blocks == 0 {
+            break;
+        }
+        let want = Want {
+            blocks,
+            near: 0,
+            limit: budget,
+        };
+        match clear(dir, dir_file, &survey, want)? {
+            Outcome::NoRegion => blocks -= blocks / 8 + 1,
+            outcome => return Ok((blocks, outcome)),
         }
     }
-    candidates.sort_unstable();
-    let limit = (max_ratio * set_blocks as f64) as u64;
+    Ok((largest_run(&survey.free), Outcome::NotNeeded))
+}
+
+/// Clears the cheapest region of `want.blocks` that `survey` allows.
+fn clear(dir: &Path, dir_file: &File, survey: &Survey, want: Want) -> Result<Outcome, Error> {
+    let candidates = survey.candidates(want.blocks, want.near);
     let Some(&(cheapest, _, _)) = candidates.first() else {
         return Ok(Outcome::NoRegion);
     };
-    if cheapest > limit {
+    if cheapest > want.limit {
         return Ok(Outcome::TooCostly {
             cost: cheapest,
-            limit,
+            limit: want.limit,
         });
     }
     for &(cost, _, start) in candidates.iter().take(MAX_CANDIDATES) {
-        if cost > limit {
+        if cost > want.limit {
             break;
         }
         let region = Run {
             start,
-            len: set_blocks,
+            len: want.blocks,
         };
-        let Some(moves) = destinations(&pieces, &owners, &free, region) else {
+        let Some(moves) = plan_moves(&survey.pieces, &survey.owners, &survey.free, region) else {
             continue; // a file of the region fits nowhere else
         };
         let mut room = Room {
             start,
-            len: set_blocks,
+            len: want.blocks,
             ..Default::default()
         };
-        for &(i, _) in &moves {
-            if owners[i].in_set {
-                room.set_blocks_moved += owners[i].blocks;
+        for m in &moves {
+            let owner = &survey.owners[m.owner];
+            if owner.in_set {
+                room.set_blocks_moved += owner.blocks;
             } else {
-                room.moved_blocks += owners[i].blocks;
+                room.moved_blocks += owner.blocks;
                 room.moved_files += 1;
             }
         }
-        evacuate(&owners, &moves)?;
+        if room.moved_blocks > want.limit {
+            continue; // files moved to make room for files of the region
+        }
+        evacuate(dir, dir_file, &survey.owners, region, moves)?;
         nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
         return Ok(Outcome::Made(room));
     }
@@ -229,93 +329,59 @@ fn map_owners(
     Ok((owners, pieces))
 }
 
-/// The blocks of files not in the set that a window of `len` blocks from
-/// `pieces[first].start` holds (whole files: a file is moved whole), or
-/// `None` if it runs into a block that cannot move or past the end.
-fn window_cost(pieces: &[Piece], owners: &[Owner], first: usize, len: u64) -> Option<u64> {
-    let end = pieces[first].start + len;
-    let mut seen: Vec<usize> = Vec::new();
-    let mut cost = 0;
-    let mut at = pieces[first].start;
-    for p in &pieces[first..] {
-        if at >= end {
-            break;
-        }
-        if p.start != at {
-            return None; // a gap: something that cannot move
-        }
-        if let Some(o) = p.owner {
-            if !owners[o].in_set && !seen.contains(&o) {
-                seen.push(o);
-                cost += owners[o].blocks;
-            }
-        }
-        at = p.end();
-    }
-    (at >= end).then_some(cost)
-}
+/// Times the free space is read again when a destination was taken.
+const REPLANS: u32 = 4;
 
-/// Where each file with data in `region` goes: a free run outside it that
-/// holds the whole file, best fit, largest files first. `None` if one
-/// fits nowhere.
-fn destinations(
-    pieces: &[Piece],
+/// Moves each file of `moves` whole to its destination outside `region`,
+/// exactly there. A destination can be taken since the survey (an
+/// extent-tree block that an earlier move needed, another writer): the
+/// move then fails with ENOSPC before moving anything, and the files
+/// left are planned again from the free space after a commit.
+fn evacuate(
+    dir: &Path,
+    dir_file: &File,
     owners: &[Owner],
-    free: &[Run],
     region: Run,
-) -> Option<Vec<(usize, u64)>> {
-    let mut movers: Vec<usize> = pieces
-        .iter()
-        .filter(|p| p.start < region.end() && region.start < p.end())
-        .filter_map(|p| p.owner)
-        .collect();
-    movers.sort_unstable();
-    movers.dedup();
-    movers.sort_by_key(|&o| std::cmp::Reverse(owners[o].blocks));
-    // Free space outside the region.
-    let mut outside: Vec<Run> = Vec::new();
-    for r in free {
-        if r.start < region.start {
-            let end = r.end().min(region.start);
-            outside.push(Run {
-                start: r.start,
-                len: end - r.start,
-            });
+    mut moves: Vec<Move>,
+) -> Result<(), Error> {
+    let block_size = crate::ext4fs::block_size(dir_file, dir)?;
+    let syncfs = || nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"));
+    let (mut next, mut replans, mut step) = (0, 0, 0);
+    while let Some(&m) = moves.get(next) {
+        engine::test_stop_at(std::ffi::OsStr::new(&format!("evacuate:{step}")));
+        step += 1;
+        if m.commit_first {
+            syncfs()?;
         }
-        if r.end() > region.end() {
-            let start = r.start.max(region.end());
-            outside.push(Run {
-                start,
-                len: r.end() - start,
-            });
-        }
-    }
-    let mut moves = Vec::new();
-    for o in movers {
-        let need = owners[o].blocks;
-        let best = outside
-            .iter_mut()
-            .filter(|r| r.len >= need)
-            .min_by_key(|r| r.len)?;
-        moves.push((o, best.start));
-        best.start += need;
-        best.len -= need;
-    }
-    Some(moves)
-}
-
-/// Moves each file of `moves` whole to its destination, exactly there.
-fn evacuate(owners: &[Owner], moves: &[(usize, u64)]) -> Result<(), Error> {
-    for &(o, goal) in moves {
-        let path = &owners[o].path;
+        let path = &owners[m.owner].path;
         let (file, _) = engine::open_rw(path)?;
         let req = defrag::Request {
-            goal,
+            goal: m.goal,
             goal_only: true,
             unit_log2: 11,
             ..Default::default()
         };
-        defrag::defrag_file(&file, path, req)?;
+        match defrag::defrag_file(&file, path, req) {
+            Ok(_) => next += 1,
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENOSPC) && replans < REPLANS => {
+                replans += 1;
+                syncfs()?;
+                let free = fsmap::free_runs(dir_file, block_size)
+                    .map_err(Error::sys(dir, "FS_IOC_GETFSMAP"))?;
+                let left: Vec<usize> = moves[next..].iter().map(|m| m.owner).collect();
+                moves = destinations(&left, owners, &free, region)
+                    .ok_or(e)?
+                    .into_iter()
+                    .map(|(owner, goal)| Move {
+                        owner,
+                        goal,
+                        commit_first: false,
+                    })
+                    .collect();
+                next = 0;
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }
@@ -323,102 +389,39 @@ fn evacuate(owners: &[Owner], moves: &[(usize, u64)]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn owner(blocks: u64, in_set: bool) -> Owner {
-        Owner {
-            path: PathBuf::from("f"),
-            blocks,
-            in_set,
-        }
-    }
-
-    fn piece(start: u64, len: u64, owner: Option<usize>) -> Piece {
-        Piece { start, len, owner }
-    }
+    use crate::roomplan::tests::{owner, piece};
 
     #[test]
-    fn window_cost_counts_whole_other_files_once() {
-        // free 0..10, file 0 (20 blocks: 10..20 and 40..50), set file 1
-        // at 20..30, free 30..40.
-        let owners = [owner(20, false), owner(10, true)];
-        let pieces = [
-            piece(0, 10, None),
-            piece(10, 10, Some(0)),
-            piece(20, 10, Some(1)),
-            piece(30, 10, None),
-            piece(40, 10, Some(0)),
+    fn largest_within_a_budget() {
+        // free 0..10, file 0 (10 blocks) 10..20, free 20..30, file 1 (30
+        // blocks) 30..60, free 60..65: 25 blocks free, largest run 10.
+        let free = vec![
+            Run { start: 0, len: 10 },
+            Run { start: 20, len: 10 },
+            Run { start: 60, len: 5 },
         ];
-        assert_eq!(window_cost(&pieces, &owners, 0, 40), Some(20));
-        // File 0 counted once although two of its pieces are inside.
-        assert_eq!(window_cost(&pieces, &owners, 0, 50), Some(20));
-        // The set's own file costs nothing.
-        assert_eq!(window_cost(&pieces, &owners, 2, 20), Some(0));
-        // Past the last known block: no window.
-        assert_eq!(window_cost(&pieces, &owners, 3, 30), None);
-    }
-
-    #[test]
-    fn window_cost_refuses_a_gap() {
-        // Blocks 10..12 are neither free nor movable data (metadata, say).
-        let owners = [owner(5, false)];
-        let pieces = [
-            piece(0, 10, None),
-            piece(12, 5, Some(0)),
-            piece(17, 50, None),
-        ];
-        assert_eq!(window_cost(&pieces, &owners, 0, 11), None);
-        assert_eq!(window_cost(&pieces, &owners, 0, 10), Some(0));
-        assert_eq!(window_cost(&pieces, &owners, 1, 30), Some(5));
-    }
-
-    #[test]
-    fn destinations_best_fit_outside_the_region() {
-        // Region 100..200 holds files 0 (30 blocks) and 1 (10 blocks).
-        let owners = [owner(30, false), owner(10, false)];
-        let pieces = [
-            piece(100, 30, Some(0)),
-            piece(130, 10, Some(1)),
-            piece(140, 60, None),
-        ];
-        // Free: 140..260 (partly in the region), 0..12, 300..340.
-        let free = [
-            Run { start: 0, len: 12 },
-            Run {
-                start: 140,
-                len: 120,
-            },
-            Run {
-                start: 300,
-                len: 40,
-            },
-        ];
-        let region = Run {
-            start: 100,
-            len: 100,
+        let mut pieces: Vec<Piece> = free.iter().map(|r| piece(r.start, r.len, None)).collect();
+        pieces.push(piece(10, 10, Some(0)));
+        pieces.push(piece(30, 30, Some(1)));
+        pieces.sort_by_key(|p| p.start);
+        let survey = Survey {
+            free,
+            owners: vec![owner(10, false), owner(30, false)],
+            pieces,
         };
-        let moves = destinations(&pieces, &owners, &free, region).expect("both fit");
-        // The larger file first, into the smallest run that holds it
-        // (300..340, 40 blocks, not the 60 left past the region), then the
-        // small one into what is left of that run, 330..340: exactly its
-        // size, a better fit than 0..12.
-        assert_eq!(moves, vec![(0, 300), (1, 330)]);
-        for &(o, at) in &moves {
-            assert!(at + owners[o].blocks <= region.start || at >= region.end());
-        }
-    }
-
-    #[test]
-    fn destinations_none_when_a_file_fits_nowhere() {
-        let owners = [owner(50, false)];
-        let pieces = [piece(0, 50, Some(0)), piece(50, 50, None)];
-        let free = [
-            Run { start: 50, len: 50 },
-            Run {
-                start: 200,
-                len: 49,
-            },
-        ];
-        let region = Run { start: 0, len: 100 };
-        assert_eq!(destinations(&pieces, &owners, &free, region), None);
+        // Moving file 0 joins 0..30; no run can be larger than the free
+        // space there is.
+        assert_eq!(survey.largest_within(10), 25);
+        // Nothing affordable beats the 10 free blocks there are.
+        assert_eq!(survey.largest_within(9), 0);
+        assert_eq!(survey.largest_within(0), 0);
+        // Windows of 25 blocks start where pieces start: 0..25 (file 0),
+        // 30..55 and 20..45 (file 1), 10..35 (both); cheapest, then
+        // nearest first. None starts at 60: past the last block.
+        let c = survey.candidates(25, 100);
+        assert_eq!(
+            c,
+            vec![(10, 100, 0), (30, 70, 30), (30, 80, 20), (40, 90, 10)]
+        );
     }
 }

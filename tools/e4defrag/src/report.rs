@@ -162,11 +162,16 @@ impl Check {
         });
     }
 
-    /// Adds a set read in the order of `layouts`.
-    pub fn add_set<'a>(&mut self, target: PathBuf, layouts: impl IntoIterator<Item = &'a Layout>) {
+    /// Adds a set read in the order of `layouts` (blocks of `block_size`).
+    pub fn add_set<'a>(
+        &mut self,
+        target: PathBuf,
+        layouts: impl IntoIterator<Item = &'a Layout>,
+        block_size: u64,
+    ) {
         self.sets.push(SetCheck {
             target,
-            read_order: layout::read_order(layouts),
+            read_order: layout::read_order(layouts, block_size),
         });
     }
 
@@ -233,11 +238,14 @@ impl Check {
             let r = &s.read_order;
             let _ = writeln!(
                 out,
-                "{}: {} files read in order: {} discontinuities, span {} blocks",
+                "{}: {} files read in order: {} discontinuities, span {} blocks \
+                 (ratio {:.2}), modeled HDD read {:.0} ms",
                 s.target.display(),
                 r.files,
                 r.discontinuities,
-                r.span_blocks
+                r.span_blocks,
+                r.span_ratio,
+                r.modeled_hdd_read_ms
             );
         }
         for f in &self.free_space {
@@ -324,7 +332,7 @@ mod tests {
         let mut c = Check::default();
         c.add_file("/m/bad".into(), &frag(100), &geo);
         c.add_file("/m/good".into(), &frag(1), &geo);
-        c.add_set("/m".into(), [&frag(100), &frag(1)]);
+        c.add_set("/m".into(), [&frag(100), &frag(1)], 4096);
         c.finish(false, 0);
         let t = &c.totals;
         assert_eq!((t.files, t.blocks, t.extents, t.best), (2, 101, 101, 2));
@@ -339,6 +347,13 @@ mod tests {
         let json: serde_json::Value = serde_json::to_value(&c).unwrap();
         assert_eq!(json["totals"]["extents"], 101);
         assert_eq!(json["sets"][0]["discontinuities"], 100);
+        // 101 runs of 4 KiB blocks: 101 accesses and 413,696 bytes.
+        let ms = json["sets"][0]["modeled_hdd_read_ms"].as_f64().unwrap();
+        assert!(
+            (ms - (101.0 / 0.15 + 413_696.0 / 120e3)).abs() < 1e-6,
+            "{ms}"
+        );
+        assert!(text.contains("modeled HDD read 677 ms"), "{text}");
         assert!(!text.contains("could not be checked"), "{text}");
     }
 

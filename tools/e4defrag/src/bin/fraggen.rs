@@ -18,6 +18,10 @@
 //!                                open file; both outcomes
 //! fraggen stretches FILE N       N two-block stretches, each 2 extents,
 //!                                a hole after each (nodelalloc mounts)
+//! fraggen crowd-params SEED      block size and filesystem size (MiB) of
+//!                                the crowded layout of SEED
+//! fraggen crowd SEED MOUNTPOINT  a crowded layout: no free run holds the
+//!                                set or the big file (for making room)
 //! ```
 //!
 //! `build` fills all free space with fallocated filler files (no data is
@@ -310,6 +314,110 @@ fn build(seed: u64, mnt: &Path) {
     );
 }
 
+/// The crowded layout's block size and filesystem size (MiB) for `seed`:
+/// 1 KiB blocks for every fourth seed.
+fn crowd_params(seed: u64) -> (u64, u64) {
+    let mut rng = Rng::new(seed ^ 0xc40d);
+    if seed % 4 == 1 {
+        (1024, rng.range(128, 256))
+    } else {
+        (4096, rng.range(256, 384))
+    }
+}
+
+/// Writes `blocks` blocks of content to a new file `path`; on an error
+/// (ENOSPC) the file is removed and `false` returned.
+fn try_write(path: &Path, seed: u64, blocks: u64, bs: u64) -> bool {
+    let written =
+        File::create(path).and_then(|f| f.write_all_at(&content(seed, (blocks * bs) as usize), 0));
+    if written.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    written.is_ok()
+}
+
+/// A crowded filesystem, as a long-used disk is: it is filled to the last
+/// block with small files (`others/dK/oN`, 1 block to 512 KiB), a seeded
+/// share of them (25-40 %) is deleted, and then the set (`set/dK/fNNN`,
+/// up to 200-300 files of 1 block to 256 KiB, written across directories,
+/// at most a third of the free space) and one 8 MiB file (`big`, at most a
+/// quarter) are written into the holes. The free space is
+/// the holes the deleted files left: no free run holds the set or the big
+/// file (checked; otherwise fraggen fails and says so), and only moving
+/// other files can make one.
+fn crowd(seed: u64, mnt: &Path) {
+    let (bs, _) = crowd_params(seed);
+    let mut rng = Rng::new(seed);
+    let mut others = Vec::new();
+    let mut full = false;
+    while !full {
+        let dir = mnt.join(format!("others/d{}", others.len() / 200));
+        fs::create_dir_all(&dir).unwrap_or_else(|e| die(e));
+        let path = dir.join(format!("o{}", others.len()));
+        let blocks = rng.log_range(1, (512 << 10) / bs);
+        if try_write(&path, seed << 20 | others.len() as u64, blocks, bs) {
+            others.push(path);
+            continue;
+        }
+        // The disk is nearly full: the last blocks in one-block files.
+        full = true;
+        for _ in 0..100_000 {
+            let path = dir.join(format!("o{}", others.len()));
+            if !try_write(&path, seed << 20 | others.len() as u64, 1, bs) {
+                break;
+            }
+            others.push(path);
+        }
+    }
+    sync_fs(mnt);
+    let share = rng.range(25, 40);
+    let mut deleted = 0;
+    for path in &others {
+        if rng.chance(share) {
+            fs::remove_file(path).unwrap_or_else(|e| die(e));
+            deleted += 1;
+        }
+    }
+    sync_fs(mnt);
+    // The set and the big file take at most a third and a quarter of the
+    // free space: the rest is room to move other files to.
+    let free = free_blocks(mnt, bs);
+    let set_files = rng.range(200, 300);
+    let (mut set_blocks, mut set_written) = (0, 0);
+    for i in 0..set_files {
+        let blocks = rng.log_range(1, (256 << 10) / bs);
+        if set_blocks + blocks > free / 3 {
+            break;
+        }
+        set_written += 1;
+        let path = mnt.join(format!("set/d{}/f{i:03}", i % 6));
+        fs::create_dir_all(path.parent().unwrap_or(mnt)).unwrap_or_else(|e| die(e));
+        write_file(&path, seed * 1000 + i, blocks, bs, false);
+        set_blocks += blocks;
+    }
+    let big_blocks = ((8 << 20) / bs).min(free / 4);
+    write_file(&mnt.join("big"), seed * 1000 + 999, big_blocks, bs, false);
+    sync_fs(mnt);
+    let dir = File::open(mnt).unwrap_or_else(|e| die(e));
+    let free = fsmap::free_runs(&dir, bs).unwrap_or_else(|e| die(format!("GETFSMAP: {e}")));
+    let largest = free.iter().map(|r| r.len).max().unwrap_or(0);
+    println!(
+        "crowd seed {seed}: {bs} B blocks, {} others ({deleted} deleted, {share} %), set {} \
+         files of {set_blocks} blocks, big {big_blocks} blocks, free {} blocks in {} runs, \
+         largest {largest}",
+        others.len(),
+        set_written,
+        free.iter().map(|r| r.len).sum::<u64>(),
+        free.len()
+    );
+    if largest >= set_blocks.min(big_blocks) {
+        die(format!(
+            "seed {seed}: a free run of {largest} blocks holds the set or the big file; \
+             not a crowded layout"
+        ));
+    }
+}
+
 /// Copies `src` to `dst`, only the data of a sparse file (SEEK_DATA).
 fn copy_sparse(src: &Path, dst: &Path) {
     let mut s = File::open(src).unwrap_or_else(|e| die(e));
@@ -567,10 +675,16 @@ fn main() {
         Some("defrag-lent") if args.len() == 4 => defrag_lent(Path::new(&args[2]), &args[3]),
         Some("defrag-by-handle") if args.len() == 3 => defrag_by_handle(Path::new(&args[2])),
         Some("defrag-then-fsync") if args.len() == 3 => defrag_then_fsync(Path::new(&args[2])),
+        Some("crowd-params") if args.len() == 3 => {
+            let (bs, mib) = crowd_params(num(&args[2]));
+            println!("{bs} {mib}");
+        }
+        Some("crowd") if args.len() == 4 => crowd(num(&args[2]), Path::new(&args[3])),
         _ => die(
             "usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL \
              | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH|none
-             | defrag-by-handle FILE | defrag-then-fsync FILE | stretches FILE N",
+             | defrag-by-handle FILE | defrag-then-fsync FILE | stretches FILE N \
+             | crowd-params SEED | crowd SEED MNT",
         ),
     }
 }
