@@ -332,6 +332,11 @@ fn cut_in_page(inode: &Inode<'_>, lblk: u64, end: u64, per_page: u64) -> Result<
     Ok(end - lblk)
 }
 
+/// The logical block after the file's last byte.
+fn eof_block(inode: &Inode<'_>, blkbits: u32) -> u64 {
+    inode.size().div_ceil(1 << blkbits)
+}
+
 /// Where the range's blocks go in the donor: the donor's logical block
 /// is the file's plus this (modulo 2^64). Zero in a donor made for the
 /// call; past the end of a lent one.
@@ -516,7 +521,18 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
             res = Err(EINTR);
             break;
         }
-        let len = match cut_in_page(&inode, lblk, lblk + step.min(data_end - lblk), per_page) {
+        // Thousands of steps: let others run between them (and take the
+        // file's locks, which each step takes anew).
+        ext4::cond_resched();
+        // Truncated since the plan: the data past the new end is gone with
+        // its blocks, and what is left was moved. Stop at the end instead
+        // of asking ext4 to move past it (EINVAL).
+        let eof = eof_block(&inode, blkbits);
+        if lblk >= eof {
+            break;
+        }
+        let end = (lblk + step.min(data_end - lblk)).min(eof);
+        let len = match cut_in_page(&inode, lblk, end, per_page) {
             Ok(len) => len,
             Err(e) => {
                 res = Err(e);
@@ -561,6 +577,13 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
                     }
                 }
                 ext4::sleep_ms(BUSY_WAIT_MS);
+            }
+            // A truncate between the check above and the step: the same
+            // end as above, found by ext4.
+            Err(e)
+                if e.to_errno() == EINVAL.to_errno() && lblk + len > eof_block(&inode, blkbits) =>
+            {
+                break;
             }
             Err(e) => {
                 res = Err(e);

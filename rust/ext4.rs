@@ -491,8 +491,7 @@ pub(crate) fn move_extents(
 
 /// Whether the current task has a signal pending.
 pub(crate) fn signal_pending() -> bool {
-    // SAFETY: `get_current` returns the running task, valid while it runs.
-    unsafe { bindings::signal_pending(bindings::get_current()) != 0 }
+    kernel::current!().signal_pending()
 }
 
 /// Lets other tasks run if this one has used its share (long loops of
