@@ -10,9 +10,11 @@
 DEV=/dev/vda
 
 insmod $KO || { echo "bench: insmod failed"; exit 0; }
-# e4d.bench=layouts: only the seeded layouts' -r timings.
+# e4d.bench=layouts: only the seeded layouts' -r timings;
+# e4d.bench=makeroom: only making room on crowded layouts.
 case " $(cat /proc/cmdline) " in
 *" e4d.bench=layouts "*) /bin/bench-layouts.sh; exit 0 ;;
+*" e4d.bench=makeroom "*) /bin/bench-makeroom.sh; exit 0 ;;
 esac
 
 # uptime_cs: seconds since boot in hundredths.

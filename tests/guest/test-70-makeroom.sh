@@ -8,7 +8,8 @@
 # every file's data and every other file's extent count as they were, and
 # keep e2fsck clean; with a tight --max-evacuate it must stop and say so,
 # moving nothing. A file that no free run holds makes room for itself the
-# same way.
+# same way. --free-space makes a run of a given size, or the largest one a
+# --max-move budget can make; an interrupted clearing loses nothing.
 . /bin/lib.sh
 DEV=/dev/vda
 lsmod | grep -q ext4_defrag || insmod $KO
@@ -20,12 +21,16 @@ layout() {
 	crowded_set /mnt
 }
 
-# state: every file's checksum, extents and first block, one per line.
+# state: every file's checksum, extents and first block, one per line
+# (three calls for all files: one per file costs minutes under TCG).
 state() {
-	for f in /mnt/others/* /mnt/set/* /mnt/big; do
-		[ -f "$f" ] || continue
-		echo "$f $(sha "$f") $(extent_count "$f") $(first_pblk "$f")"
-	done
+	files=$(ls -d /mnt/others/* /mnt/set/* /mnt/big 2>/dev/null)
+	sha256sum $files | awk '{ print $2, $1 }' > /tmp/st.sum
+	e4defrag -c -v $files | awk '$2 ~ /^[0-9]+\/[0-9]+$/ { split($2, a, "/"); print $1, a[1] }' > /tmp/st.ext
+	e4defrag --backend module --map $files |
+		sed -n 's/^\(.*\): block 0: physical \([0-9]*\),.*/\1 \2/p' > /tmp/st.map
+	awk 'FILENAME == ARGV[1] { sum[$1] = $2; next } FILENAME == ARGV[2] { ext[$1] = $2; next }
+		{ print $1, sum[$1], ext[$1], $2 }' /tmp/st.sum /tmp/st.ext /tmp/st.map | sort
 }
 
 # kept NAME: every file of /tmp/before has its data in /tmp/after, and
@@ -46,6 +51,16 @@ cp /bin/busybox /mnt/others/busy
 sync
 /mnt/others/busy sleep 600 &
 busy=$!
+# First with a tight --max-evacuate: it must stop, say so and move no
+# other file.
+state | grep others > /tmp/before
+e4defrag -r --max-evacuate 0.05 /mnt/set > /tmp/out 2>&1
+state | grep others > /tmp/after
+if grep -q "more than --max-evacuate allows" /tmp/out && cmp -s /tmp/before /tmp/after; then
+	pass makeroom_max_evacuate_stops
+else
+	fail makeroom_max_evacuate_stops "$(grep -i "evacuate\|room" /tmp/out | head -2 | tr '\n' ';')"
+fi
 state > /tmp/before
 e4defrag -r /mnt/set > /tmp/out 2>&1
 line=$(grep "read-order discontinuities" /tmp/out)
@@ -76,19 +91,6 @@ wait $busy 2>/dev/null
 lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
 fsck_ok e2fsck_clean_after_makeroom
 
-echo "== make room: --max-evacuate stops it"
-layout || { fail makeroom_mkfs "mkfs or mount failed"; exit 0; }
-state | grep others > /tmp/before
-e4defrag -r --max-evacuate 0.05 /mnt/set > /tmp/out 2>&1
-state | grep others > /tmp/after
-if grep -q "more than --max-evacuate allows" /tmp/out && cmp -s /tmp/before /tmp/after; then
-	pass makeroom_max_evacuate_stops
-else
-	fail makeroom_max_evacuate_stops "$(grep -i "evacuate\|room" /tmp/out | head -2 | tr '\n' ';')"
-fi
-lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
-fsck_ok e2fsck_clean_after_max_evacuate
-
 # A file no free run holds, though the free space does: it makes room for
 # itself (its own blocks stay obstacles: nothing holds it elsewhere) and
 # ends in one extent.
@@ -109,13 +111,25 @@ kept makeroom_big_file_others_kept
 lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
 fsck_ok e2fsck_clean_after_makeroom_big_file
 
-# Free-space consolidation on its own: a free run of 960 blocks (3840K)
-# where the largest was 64 blocks, nothing else changed.
+# Free-space consolidation on its own. With a budget alone: the largest
+# free run that moving at most 1 MiB (256 blocks) of files can make, as
+# one JSON document; then a run of 960 blocks (3840K) where the largest
+# was 64; nothing else changed.
 echo "== make room: --free-space"
 layout || { fail makeroom_mkfs "mkfs or mount failed"; exit 0; }
 state > /tmp/before
 largest() { e4defrag -c --json /mnt | tr -d ' \n' | sed -n 's/.*"largest_run":\([0-9]*\).*/\1/p'; }
-was=$(largest)
+doc=$(e4defrag --free-space --max-move 1M --json /mnt 2>/tmp/err | tr -d ' \n')
+field() { echo "$doc" | sed -n "s/.*\"$1\":{[^}]*\"largest_run\":\([0-9]*\).*/\1/p"; }
+was=$(field before) now=$(field after)
+moved=$(echo "$doc" | sed -n 's/.*"moved_blocks":\([0-9]*\).*/\1/p')
+echo "== --max-move 1M: largest run $was -> $now, ${moved:-?} blocks moved"
+if echo "$doc" | grep -q '"outcome":"made"' && [ "$now" -gt "$was" ] &&
+	[ "${moved:-999}" -le 256 ] && [ "$now" -eq "$(largest)" ]; then
+	pass free_space_max_move
+else
+	fail free_space_max_move "largest $was -> $now, moved ${moved:-?}: $(head -c 300 /tmp/err)"
+fi
 out=$(e4defrag --free-space --target-run 3840K /mnt 2>&1)
 now=$(largest)
 echo "$out" | grep "made at\|largest run" | sed 's/^/== /'
@@ -123,8 +137,57 @@ state > /tmp/after
 if echo "$out" | grep -q "free run of 960 blocks made at block" && [ "$now" -ge 960 ]; then
 	pass free_space_run_made
 else
-	fail free_space_run_made "largest run $was -> $now: $(echo "$out" | tail -3 | tr '\n' ';')"
+	fail free_space_run_made "largest run -> $now: $(echo "$out" | tail -3 | tr '\n' ';')"
 fi
 kept free_space_files_kept
 lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
 fsck_ok e2fsck_clean_after_free_space
+
+# Interrupted while files are moved out of the region: once stopped just
+# before the third move (exactly two files moved), then at three moments
+# of a run. Each time every file holds its data, no file has more
+# extents and e2fsck is clean; a last run completes the set. SIGTERM, not
+# SIGINT: a shell without job control starts background commands with
+# SIGINT ignored; both end the tool the same way (default action).
+echo "== make room: interrupted"
+layout || { fail makeroom_mkfs "mkfs or mount failed"; exit 0; }
+state > /tmp/before
+E4DEFRAG_TEST_STOP_BEFORE=evacuate:2 e4defrag -r /mnt/set > /tmp/out 2>&1 &
+pid=$!
+n=0
+while [ "$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null)" != T ] && kill -0 $pid 2>/dev/null &&
+	[ $n -lt 600 ]; do
+	sleep 0.1
+	n=$((n + 1))
+done
+kill -TERM $pid
+kill -CONT $pid
+wait $pid
+rc=$?
+state > /tmp/after
+moved=$(awk 'NR == FNR { at[$1] = $4; next } $4 != at[$1]' /tmp/before /tmp/after | wc -l)
+echo "== stopped before the third move, SIGTERM: exit $rc, $moved files moved"
+[ $rc -eq 143 ] && [ "$moved" -eq 2 ] && pass makeroom_interrupted_between_moves ||
+	fail makeroom_interrupted_between_moves "exit $rc, $moved files moved: $(tail -2 /tmp/out | tr '\n' ';')"
+kept makeroom_interrupted_between_moves_kept
+for delay in 0.2 0.5 1; do
+	e4defrag -r /mnt/set > /tmp/out 2>&1 &
+	pid=$!
+	sleep $delay
+	kill -TERM $pid 2>/dev/null
+	wait $pid
+	echo "== SIGTERM after $delay s: exit $?"
+	state > /tmp/after
+	kept "makeroom_interrupted_after_${delay}s_kept"
+done
+e4defrag -r /mnt/set > /tmp/out 2>&1
+line=$(grep "read-order discontinuities" /tmp/out)
+echo "== after the interruptions: $line"
+state > /tmp/after
+case $line in
+*"discontinuities "*" -> 0,"*) pass makeroom_after_interruptions_completes ;;
+*) fail makeroom_after_interruptions_completes "$(tail -3 /tmp/out | tr '\n' ';')" ;;
+esac
+kept makeroom_after_interruptions_kept
+lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
+fsck_ok e2fsck_clean_after_interruptions

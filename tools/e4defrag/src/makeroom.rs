@@ -329,7 +329,10 @@ fn map_owners(
     Ok((owners, pieces))
 }
 
-/// Times the free space is read again when a destination was taken.
+/// Times in a row the free space is read again when a destination was
+/// taken. (The extent-tree block that a file of several extents needs
+/// while it is moved goes right after its new data, where the next file
+/// of the same run was to go: on a crowded disk this happens often.)
 const REPLANS: u32 = 4;
 
 /// Moves each file of `moves` whole to its destination outside `region`,
@@ -362,7 +365,10 @@ fn evacuate(
             ..Default::default()
         };
         match defrag::defrag_file(&file, path, req) {
-            Ok(_) => next += 1,
+            Ok(_) => {
+                next += 1;
+                replans = 0;
+            }
             Err(e) if e.errno() == Some(nix::errno::Errno::ENOSPC) && replans < REPLANS => {
                 replans += 1;
                 syncfs()?;
