@@ -24,7 +24,7 @@
 //!    inode for up to 4, one leaf block for up to a block's worth.
 
 use crate::{
-    ext4::{self, Donor, File, Inode, MapState},
+    ext4::{self, Donor, File, Inode, MapState, WriteAccess},
     placement::{self, Cursor, Placement, Run},
     plan::{self, ExtentCounter},
     uapi::{self, BlockRange, DefragData},
@@ -238,7 +238,7 @@ fn predict(inode: &Inode<'_>, range: BlockRange, pieces: &[Run]) -> Result<Exten
 /// the donor's layout (of the data's blocks) and one past its last
 /// allocated logical block.
 fn allocate(
-    inode: &Inode<'_>,
+    write: &WriteAccess<'_, '_>,
     donor: &Donor,
     at: DonorPlace,
     range: BlockRange,
@@ -246,6 +246,7 @@ fn allocate(
     pieces: &mut [Run],
     mut placed: Placement,
 ) -> Result<(ExtentCounter, u64)> {
+    let inode = &write.inode();
     let info = inode.info();
     let mut after = ExtentCounter::default();
     let mut cursor = Cursor::default();
@@ -275,7 +276,7 @@ fn allocate(
                     info.blocks_per_group,
                 ))
                 .min(MAX_ALLOC);
-            match donor.alloc_at(at.of(lblk) as u32, len as u32, r.start) {
+            match donor.alloc_at(write, at.of(lblk) as u32, len as u32, r.start) {
                 // Blocks already there (the donor range was not a hole
                 // after all): never move through blocks not planned here.
                 Ok(got) if got.pblk != r.start => return Err(EBUSY),
@@ -377,6 +378,11 @@ fn lent_donor_place(donor: &Inode<'_>, range: BlockRange, per_page: u64) -> Resu
 static LENT_DONOR_IN_USE: AtomicBool = AtomicBool::new(false);
 
 /// Holds [`LENT_DONOR_IN_USE`] for one call.
+///
+/// # Invariants
+///
+/// This guard set [`LENT_DONOR_IN_USE`] from false to true; it is the only
+/// one, and clears it when dropped.
 struct LentDonorGuard;
 
 impl LentDonorGuard {
@@ -451,7 +457,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     // Declared before the write access so that it is dropped after it
     // (the last reference of a donor made here frees its blocks).
     let mut donor_slot: Option<Donor> = None;
-    let _write = file.write_access()?;
+    let write = file.write_access()?;
     // Delayed allocations become real blocks, so the plan sees all data.
     file.write_back()?;
     let before = count_extents(&inode, range)?;
@@ -507,7 +513,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     } else {
         DonorPlace(0)
     };
-    let (after, data_end) = allocate(&inode, donor, at, range, want, &mut pieces, placed)?;
+    let (after, data_end) = allocate(&write, donor, at, range, want, &mut pieces, placed)?;
     if !plan::improves(&before, &after, req.goal) {
         return Ok(());
     }
@@ -539,8 +545,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
                 break;
             }
         };
-        let (moved, r) =
-            ext4::move_extents(file, donor, lblk as u32, at.of(lblk) as u32, len as u32);
+        let (moved, r) = write.move_extents(donor, lblk as u32, at.of(lblk) as u32, len as u32);
         req.moved_blocks += moved;
         match r {
             Ok(()) => {
@@ -610,7 +615,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     // A shrink that fails hides neither the move's own result (EINTR,
     // say) nor the extents after it.
     let shrunk = if req.moved_blocks > 0 && before.extents() > 4 {
-        inode.shrink_extent_tree().map(|_| ())
+        write.shrink_extent_tree().map(|_| ())
     } else {
         Ok(())
     };

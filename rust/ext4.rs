@@ -87,9 +87,64 @@ impl<'a> File<'a> {
     }
 }
 
-/// Write access to a file's mount, released on drop.
+/// Write access to a file's mount, released on drop. What changes blocks
+/// (moving extents, shrinking the tree, allocating for a donor) takes it,
+/// so that it cannot be called without.
+///
+/// # Invariants
+///
+/// `mnt_want_write_file` succeeded on `file`; the matching release is in
+/// `drop`, once.
 pub(crate) struct WriteAccess<'f, 'a> {
     file: &'f File<'a>,
+}
+
+impl<'a> WriteAccess<'_, 'a> {
+    /// The file's inode.
+    pub(crate) fn inode(&self) -> Inode<'a> {
+        self.file.inode()
+    }
+
+    /// Swaps `len` blocks of the file from logical block `lblk` with the
+    /// donor's blocks from `donor_lblk` (at the same offset in a page),
+    /// page by page with journaling (holes in the file are skipped).
+    /// Returns the blocks moved and the result, both also when it stops
+    /// early. The caller made the checks of `EXT4_IOC_MOVE_EXT`.
+    pub(crate) fn move_extents(
+        &self,
+        donor: &Donor,
+        lblk: u32,
+        donor_lblk: u32,
+        len: u32,
+    ) -> (u64, Result) {
+        let mut moved = 0u64;
+        // SAFETY: both are valid open ext4 files (type invariants of `File`
+        // and `Donor`); write access to the mount is held (type invariant).
+        let res = to_result(unsafe {
+            bindings::ext4_hook_move_extents(
+                self.file.as_ptr(),
+                donor.ptr.as_ptr(),
+                lblk,
+                donor_lblk,
+                len,
+                &mut moved,
+            )
+        });
+        (moved, res)
+    }
+
+    /// Makes the file's extent tree as shallow as its extents, merged,
+    /// allow: in the inode, or in one leaf block, freeing the other tree
+    /// blocks. Returns whether it changed the tree.
+    pub(crate) fn shrink_extent_tree(&self) -> Result<bool> {
+        let inode = self.file.inode();
+        // SAFETY: `inode.ptr` is a valid ext4 inode (type invariant of
+        // `Inode`); the call takes the inode's locks itself, none are held
+        // here; write access to the mount is held (type invariant).
+        let ret = unsafe { bindings::ext4_hook_shrink_extent_tree(inode.ptr.as_ptr()) };
+        to_result(ret)?;
+        Ok(ret == 1)
+    }
 }
 
 impl Drop for WriteAccess<'_, '_> {
@@ -220,17 +275,6 @@ impl Inode<'_> {
         }
         .load(core::sync::atomic::Ordering::Acquire);
         size.max(0) as u64
-    }
-
-    /// Makes the extent tree as shallow as its extents, merged, allow: in
-    /// the inode, or in one leaf block, freeing the other tree blocks.
-    /// Returns whether it changed the tree.
-    pub(crate) fn shrink_extent_tree(&self) -> Result<bool> {
-        // SAFETY: `ptr` is a valid ext4 inode (type invariant); the call
-        // takes the inode's locks itself, none are held here.
-        let ret = unsafe { bindings::ext4_hook_shrink_extent_tree(self.ptr.as_ptr()) };
-        to_result(ret)?;
-        Ok(ret == 1)
     }
 
     /// Commits the running transaction of the filesystem and waits for it.
@@ -430,8 +474,15 @@ impl Donor {
     /// Allocates unwritten blocks for logical blocks `lblk..lblk + len`
     /// (inside a hole) exactly at physical block `goal` (non-zero, the run
     /// inside one block group), and grows the size to cover them. Returns
-    /// the run, or `ENOSPC` when part of it is no longer free.
-    pub(crate) fn alloc_at(&self, lblk: u32, len: u32, goal: u64) -> Result<Mapping> {
+    /// the run, or `ENOSPC` when part of it is no longer free. Needs write
+    /// access to the mount (the donor's is the file's).
+    pub(crate) fn alloc_at(
+        &self,
+        _write: &WriteAccess<'_, '_>,
+        lblk: u32,
+        len: u32,
+        goal: u64,
+    ) -> Result<Mapping> {
         let mut raw = bindings::ext4_hook_map::default();
         // SAFETY: `ptr` is an open file (type invariant), so its `f_inode` is
         // a valid ext4 inode; `raw` is a valid place for the result.
@@ -460,33 +511,6 @@ impl Drop for Donor {
         // blocks.
         unsafe { bindings::fput(self.ptr.as_ptr()) };
     }
-}
-
-/// Swaps `len` blocks of `orig` from logical block `lblk` with the donor's
-/// blocks from `donor_lblk` (at the same offset in a page), page by page
-/// with journaling (holes in `orig` are skipped). Returns the blocks moved
-/// and the result, both also when it stops early.
-pub(crate) fn move_extents(
-    orig: &File<'_>,
-    donor: &Donor,
-    lblk: u32,
-    donor_lblk: u32,
-    len: u32,
-) -> (u64, Result) {
-    let mut moved = 0u64;
-    // SAFETY: both are valid open ext4 files; the caller made the checks of
-    // EXT4_IOC_MOVE_EXT and holds write access to the mount.
-    let res = to_result(unsafe {
-        bindings::ext4_hook_move_extents(
-            orig.as_ptr(),
-            donor.ptr.as_ptr(),
-            lblk,
-            donor_lblk,
-            len,
-            &mut moved,
-        )
-    });
-    (moved, res)
 }
 
 /// Whether the current task has a signal pending.
