@@ -14,6 +14,15 @@ const INLINE_DATA_FL: nix::libc::c_long = 0x1000_0000;
 const IMMUTABLE_FL: nix::libc::c_long = 0x10;
 const APPEND_FL: nix::libc::c_long = 0x20;
 
+/// Flags of files whose blocks `EXT4_IOC_DEFRAG` does not move (or not
+/// without refusing): encrypted (`E`), journaled data (`j`), verity (`V`),
+/// DAX (`x`); and `EXT4_EXTENTS_FL` (`e`), without which it refuses too.
+const ENCRYPT_FL: nix::libc::c_long = 0x800;
+const JOURNAL_DATA_FL: nix::libc::c_long = 0x4000;
+const VERITY_FL: nix::libc::c_long = 0x10_0000;
+const DAX_FL: nix::libc::c_long = 0x200_0000;
+const EXTENTS_FL: nix::libc::c_long = 0x8_0000;
+
 /// The file's inode flags (`lsattr`), `None` when they cannot be read.
 fn flags(file: &File) -> Option<nix::libc::c_long> {
     let mut flags: nix::libc::c_long = 0;
@@ -33,6 +42,15 @@ pub fn has_inline_data(file: &File) -> bool {
 /// moved. True when the flags cannot be read (nothing is known).
 pub fn is_immutable_or_append(file: &File) -> bool {
     flags(file).is_none_or(|f| f & (IMMUTABLE_FL | APPEND_FL) != 0)
+}
+
+/// Whether the module can move `file`'s blocks as far as its flags tell:
+/// extent-mapped, and none of immutable, append-only, inline data,
+/// encrypted, journaled data, verity or DAX. False when the flags cannot
+/// be read. (A block-mapped file from ext3, say, would fail the move.)
+pub fn movable(file: &File) -> bool {
+    let never = IMMUTABLE_FL | APPEND_FL | INLINE_DATA_FL | ENCRYPT_FL | JOURNAL_DATA_FL;
+    flags(file).is_some_and(|f| f & EXTENTS_FL != 0 && f & (never | VERITY_FL | DAX_FL) == 0)
 }
 
 /// Checks that `file` (opened from `path`) is on ext4 and returns the

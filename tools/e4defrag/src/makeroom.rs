@@ -273,8 +273,9 @@ fn clear(dir: &Path, dir_file: &File, survey: &Survey, want: Want) -> Result<Out
 }
 
 /// The files of the filesystem that holds `dir` with their data pieces.
-/// Files that cannot move (immutable, append-only, inline data, or that
-/// cannot be opened for writing: a running program, an active swap file)
+/// Files that cannot move (immutable, append-only, inline data, block-
+/// mapped, encrypted, journaled data, verity, DAX, or that cannot be
+/// opened for writing: a running program, an active swap file)
 /// contribute no pieces: their blocks are obstacles, like metadata and
 /// directories.
 fn map_owners(
@@ -303,7 +304,7 @@ fn map_owners(
             continue;
         };
         let Ok(meta) = file.metadata() else { continue };
-        if crate::ext4fs::has_inline_data(&file) || crate::ext4fs::is_immutable_or_append(&file) {
+        if !crate::ext4fs::movable(&file) {
             continue;
         }
         let Ok(layout) = Layout::of(&file, block_size) else {
