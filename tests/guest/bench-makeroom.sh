@@ -15,13 +15,10 @@
 # ratio and modeled HDD read time of the set before -> after (see
 # tools/e4defrag/src/readtime.rs), blocks of other files moved, the big
 # file's extents, other files whose extent count grew, and whether the
-# checksums and e2fsck -fn held. E4D_SEEDS: e4d.seeds= on the command line.
+# checksums and e2fsck -fn held. Seeds: e4d.seeds= on the command line.
 . /bin/lib.sh
 DEV=/dev/vda
-seeds="1 2 3"
-for arg in $(cat /proc/cmdline); do
-	case $arg in e4d.seeds=*) seeds=$(echo "${arg#e4d.seeds=}" | tr , ' ') ;; esac
-done
+seeds=$(cmdline_seeds "1 2 3")
 mkdir -p /tmp/crowd
 mount -t tmpfs -o size=60% tmpfs /tmp/crowd
 img=/tmp/crowd/img

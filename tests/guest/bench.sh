@@ -92,7 +92,7 @@ image() {
 # measure: "discontinuities D, extents E" of /mnt/boot from e4defrag -c.
 measure() {
 	e4defrag -c /mnt/boot > /tmp/c.out
-	d=$(awk '/files read in order:/ { print $(NF-4) }' /tmp/c.out)
+	d=$(discontinuities < /tmp/c.out)
 	e=$(awk '/Total\/best extents/ { split($3, x, "/"); print x[1] }' /tmp/c.out)
 	echo "discontinuities $d, extents $e"
 }

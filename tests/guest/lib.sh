@@ -82,6 +82,22 @@ tool_map() {
 }
 
 # fsck_ok NAME: e2fsck -fn of $DEV (unmounted for it) is clean.
+# discontinuities: the read-order discontinuities of the set in the report
+# of e4defrag -c on standard input.
+discontinuities() {
+	sed -n 's/.*files read in order: \([0-9]*\) discontinuities.*/\1/p'
+}
+
+# cmdline_seeds DEFAULT: the seeds e4d.seeds=1,2,... on the kernel command
+# line names, space-separated; DEFAULT without one.
+cmdline_seeds() {
+	seeds=$1
+	for arg in $(cat /proc/cmdline); do
+		case $arg in e4d.seeds=*) seeds=$(echo "${arg#e4d.seeds=}" | tr , ' ') ;; esac
+	done
+	echo "$seeds"
+}
+
 fsck_ok() {
 	umount /mnt
 	if e2fsck -fn "$DEV" > /tmp/fsck 2>&1; then

@@ -17,7 +17,7 @@ stamps() { stat -c '%X %Y %Z' "$1"; }
 
 # discont DIR [ARGS]: read-order discontinuities e4defrag -c reports.
 discont() {
-	e4defrag -c "$@" | awk '/files read in order:/ { print $(NF-4) }'
+	e4defrag -c "$@" | discontinuities
 }
 
 echo "== tool: fragmented files, module backend"
