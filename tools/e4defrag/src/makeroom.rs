@@ -144,21 +144,19 @@ impl Survey {
         out
     }
 
-    /// The largest window whose cheapest clearing moves at most `budget`
+    /// The largest window that can be cleared moving at most `budget`
     /// blocks of other files (0 when none is larger than the largest free
-    /// run). The cheapest cost only grows with the size (a window holds
-    /// the smaller ones that start where it starts), so a bisection finds
-    /// it.
+    /// run): its files fit elsewhere (`plan_moves`), among the cheapest
+    /// windows of its size. Clearing gets only harder with the size (a
+    /// window holds the smaller ones that start where it starts), so a
+    /// bisection finds it.
     fn largest_within(&self, budget: u64) -> u64 {
         let total: u64 = self.free.iter().map(|r| r.len).sum();
         let (mut lo, mut hi) = (largest_run(&self.free), total + 1);
-        // lo: affordable (a free run of lo exists); hi: not.
+        // lo: a run of lo blocks can be had; hi: not.
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            let fits = (0..self.pieces.len())
-                .filter_map(|i| window_cost(&self.pieces, &self.owners, i, mid))
-                .any(|cost| cost <= budget);
-            if fits {
+            if self.clearable(mid, budget) {
                 lo = mid;
             } else {
                 hi = mid;
@@ -170,7 +168,30 @@ impl Survey {
             0
         }
     }
+
+    /// Whether one of the cheapest windows of `len` blocks can be cleared
+    /// moving at most `budget` blocks of other files.
+    fn clearable(&self, len: u64, budget: u64) -> bool {
+        self.candidates(len, 0)
+            .iter()
+            .take_while(|&&(cost, _, _)| cost <= budget)
+            .take(PROBES_PER_SIZE)
+            .any(|&(_, _, start)| {
+                let region = Run { start, len };
+                plan_moves(&self.pieces, &self.owners, &self.free, region).is_some_and(|moves| {
+                    let moved: u64 = moves
+                        .iter()
+                        .filter(|m| !self.owners[m.owner].in_set)
+                        .map(|m| self.owners[m.owner].blocks)
+                        .sum();
+                    moved <= budget
+                })
+            })
+    }
 }
+
+/// Windows of one size tried by `Survey::clearable`, cheapest first.
+const PROBES_PER_SIZE: usize = 64;
 
 fn largest_run(free: &[Run]) -> u64 {
     free.iter().map(|r| r.len).max().unwrap_or(0)
@@ -416,9 +437,9 @@ mod tests {
             owners: vec![owner(10, false), owner(30, false)],
             pieces,
         };
-        // Moving file 0 joins 0..30; no run can be larger than the free
-        // space there is.
-        assert_eq!(survey.largest_within(10), 25);
+        // Moving file 0 into 20..30 frees 0..20. A larger window would
+        // have to hold file 0 and leave no free run outside for it.
+        assert_eq!(survey.largest_within(10), 20);
         // Nothing affordable beats the 10 free blocks there are.
         assert_eq!(survey.largest_within(9), 0);
         assert_eq!(survey.largest_within(0), 0);
