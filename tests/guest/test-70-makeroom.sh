@@ -14,11 +14,16 @@
 DEV=/dev/vda
 lsmod | grep -q ext4_defrag || insmod $KO
 
-# layout: a fresh filesystem crowded as described above.
+# layout: a fresh filesystem crowded as described above; layout_done
+# NAME: its immutable files unlocked, unmounted, e2fsck -fn clean.
 layout() {
 	umount /mnt 2>/dev/null
 	mkfs.ext4 -q -F -b 4096 "$DEV" 64M && mount -t ext4 "$DEV" /mnt || return 1
 	crowded_set /mnt
+}
+layout_done() {
+	lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
+	fsck_ok "$1"
 }
 
 # state: every file's checksum, extents and first block, one per line
@@ -102,8 +107,7 @@ else
 fi
 kill $busy
 wait $busy 2>/dev/null
-lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
-fsck_ok e2fsck_clean_after_makeroom
+layout_done e2fsck_clean_after_makeroom
 
 # A file no free run holds, though the free space does: it makes room for
 # itself (its own blocks stay obstacles: nothing holds it elsewhere) and
@@ -122,8 +126,7 @@ else
 	fail makeroom_big_file_one_extent "$out"
 fi
 kept makeroom_big_file_others_kept
-lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
-fsck_ok e2fsck_clean_after_makeroom_big_file
+layout_done e2fsck_clean_after_makeroom_big_file
 
 # Free-space consolidation on its own. With a budget alone: the largest
 # free run that moving at most 1 MiB (256 blocks) of files can make, as
@@ -154,8 +157,7 @@ else
 	fail free_space_run_made "largest run -> $now: $(echo "$out" | tail -3 | tr '\n' ';')"
 fi
 kept free_space_files_kept
-lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
-fsck_ok e2fsck_clean_after_free_space
+layout_done e2fsck_clean_after_free_space
 
 # Interrupted while files are moved out of the region: once stopped just
 # before the third move (exactly two files moved), then at three moments
@@ -196,5 +198,4 @@ for delay in 0.2 0.5 1; do
 done
 colocate makeroom_after_interruptions_completes '*discontinuities * -> 0,*'
 kept makeroom_after_interruptions_kept
-lsattr /mnt/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
-fsck_ok e2fsck_clean_after_interruptions
+layout_done e2fsck_clean_after_interruptions

@@ -76,28 +76,21 @@ pub fn run(
             makeroom::make_largest(dir, dir_file, block_size, budget)?
         }
     };
-    let mut done = Consolidation {
-        after: before.clone(),
-        before,
-        run_blocks,
-        outcome: "",
-        room: None,
-        cost: None,
-        limit: None,
-    };
-    done.outcome = match outcome {
-        makeroom::Outcome::NotNeeded => "not_needed",
-        makeroom::Outcome::Made(room) => {
-            done.room = Some(room);
-            "made"
-        }
+    let (outcome, room, cost, limit) = match outcome {
+        makeroom::Outcome::NotNeeded => ("not_needed", None, None, None),
+        makeroom::Outcome::Made(room) => ("made", Some(room), None, None),
         makeroom::Outcome::TooCostly { cost, limit } => {
-            done.cost = Some(cost);
-            done.limit = Some(limit);
-            "too_costly"
+            ("too_costly", None, Some(cost), Some(limit))
         }
-        makeroom::Outcome::NoRegion => "no_region",
+        makeroom::Outcome::NoRegion => ("no_region", None, None, None),
     };
-    done.after = picture()?;
-    Ok(done)
+    Ok(Consolidation {
+        before,
+        after: picture()?,
+        run_blocks,
+        outcome,
+        room,
+        cost,
+        limit,
+    })
 }
