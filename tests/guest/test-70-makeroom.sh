@@ -26,16 +26,19 @@ layout_done() {
 	fsck_ok "$1"
 }
 
-# state: every file's checksum, extents and first block, one per line
-# (three calls for all files: one per file costs minutes under TCG).
+# state: every file's checksum, extents, first block and mtime,ctime (ns),
+# one per line (four calls for all files: one per file costs minutes
+# under TCG).
 state() {
 	files=$(ls -d /mnt/others/* /mnt/set/* /mnt/big 2>/dev/null)
 	sha256sum $files | awk '{ print $2, $1 }' > /tmp/st.sum
 	e4defrag -c -v $files | awk '$2 ~ /^[0-9]+\/[0-9]+$/ { split($2, a, "/"); print $1, a[1] }' > /tmp/st.ext
+	stat -c '%n %y %z' $files | awk '{ print $1, $2 "T" $3 "," $5 "T" $6 }' > /tmp/st.time
 	e4defrag --backend module --map $files |
 		sed -n 's/^\(.*\): block 0: physical \([0-9]*\),.*/\1 \2/p' > /tmp/st.map
 	awk 'FILENAME == ARGV[1] { sum[$1] = $2; next } FILENAME == ARGV[2] { ext[$1] = $2; next }
-		{ print $1, sum[$1], ext[$1], $2 }' /tmp/st.sum /tmp/st.ext /tmp/st.map | sort
+		FILENAME == ARGV[3] { t[$1] = $2; next }
+		{ print $1, sum[$1], ext[$1], $2, t[$1] }' /tmp/st.sum /tmp/st.ext /tmp/st.time /tmp/st.map | sort
 }
 
 # colocate NAME PATTERN: e4defrag -r of the set, its line printed, the
@@ -52,11 +55,13 @@ colocate() {
 	esac
 }
 
-# kept NAME: every file of /tmp/before has its data in /tmp/after, and
-# no other file has more extents.
+# kept NAME: every file of /tmp/before has its data and timestamps in
+# /tmp/after, and no other file has more extents.
 kept() {
-	bad=$(awk 'NR == FNR { sum[$1] = $2; ext[$1] = $3; next }
+	bad=$(awk 'NR == FNR { sum[$1] = $2; ext[$1] = $3; t[$1] = $5; next }
 		$2 != sum[$1] { print $1 " data"; next }
+		NF != 5 || $5 == "" { print $1 " no timestamps in the state"; next }
+		$5 != t[$1] { print $1 " mtime,ctime " t[$1] " -> " $5; next }
 		$1 ~ /others/ && $3 > ext[$1] { print $1 " extents " ext[$1] " -> " $3 }' \
 		/tmp/before /tmp/after)
 	[ -z "$bad" ] && pass "$1" || fail "$1" "$bad"
