@@ -94,6 +94,7 @@ impl Want {
 /// The block space of a filesystem as making room sees it: its free runs
 /// and the data of the files that can move.
 struct Survey {
+    block_size: u64,
     free: Vec<Run>,
     owners: Vec<Owner>,
     /// Free runs and movable data, by start; what lies between them
@@ -102,14 +103,11 @@ struct Survey {
 }
 
 impl Survey {
-    /// Surveys the filesystem of `dir` (after a commit, so that blocks
-    /// freed by earlier moves count as free). `set`: the files room is
+    /// Surveys the filesystem of `dir`, whose free runs (read after a
+    /// commit) are `free`. `set`: the files room is
     /// made for; those no free run holds are obstacles, since nothing
     /// holds them elsewhere while the room is cleared.
-    fn take(dir: &Path, dir_file: &File, set: &[PathBuf], block_size: u64) -> Result<Self, Error> {
-        nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
-        let free =
-            fsmap::free_runs(dir_file, block_size).map_err(Error::sys(dir, "FS_IOC_GETFSMAP"))?;
+    fn take(dir: &Path, set: &[PathBuf], block_size: u64, free: Vec<Run>) -> Result<Self, Error> {
         let (owners, mut pieces) = map_owners(dir, set, block_size)?;
         let largest = largest_run(&free);
         pieces.retain(|p| {
@@ -123,10 +121,30 @@ impl Survey {
         }));
         pieces.sort_by_key(|p| p.start);
         Ok(Survey {
+            block_size,
             free,
             owners,
             pieces,
         })
+    }
+
+    /// The room clearing `region` with `moves` makes, and what it costs.
+    fn room(&self, region: Run, moves: &[Move]) -> Room {
+        let mut room = Room {
+            start: region.start,
+            len: region.len,
+            ..Default::default()
+        };
+        for m in moves {
+            let owner = &self.owners[m.owner];
+            if owner.in_set {
+                room.set_blocks_moved += owner.blocks;
+            } else {
+                room.moved_blocks += owner.blocks;
+                room.moved_files += 1;
+            }
+        }
+        room
     }
 
     /// Every window of `len` blocks that starts where a piece starts and
@@ -178,14 +196,8 @@ impl Survey {
             .take(PROBES_PER_SIZE)
             .any(|&(_, _, start)| {
                 let region = Run { start, len };
-                plan_moves(&self.pieces, &self.owners, &self.free, region).is_some_and(|moves| {
-                    let moved: u64 = moves
-                        .iter()
-                        .filter(|m| !self.owners[m.owner].in_set)
-                        .map(|m| self.owners[m.owner].blocks)
-                        .sum();
-                    moved <= budget
-                })
+                plan_moves(&self.pieces, &self.owners, &self.free, region)
+                    .is_some_and(|moves| self.room(region, &moves).moved_blocks <= budget)
             })
     }
 }
@@ -205,14 +217,19 @@ pub fn make_room(
     block_size: u64,
     want: Want,
 ) -> Result<Outcome, Error> {
-    nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
-    let free =
-        fsmap::free_runs(dir_file, block_size).map_err(Error::sys(dir, "FS_IOC_GETFSMAP"))?;
+    let free = committed_free_runs(dir, dir_file, block_size)?;
     if largest_run(&free) >= want.blocks {
         return Ok(Outcome::NotNeeded);
     }
-    let survey = Survey::take(dir, dir_file, set, block_size)?;
+    let survey = Survey::take(dir, set, block_size, free)?;
     clear(dir, dir_file, &survey, want)
+}
+
+/// The free runs of the filesystem of `dir_file` after a commit (blocks
+/// freed by earlier moves count as free only then).
+fn committed_free_runs(dir: &Path, dir_file: &File, block_size: u64) -> Result<Vec<Run>, Error> {
+    nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
+    fsmap::free_runs(dir_file, block_size).map_err(Error::sys(dir, "FS_IOC_GETFSMAP"))
 }
 
 /// The size of the largest free run that moving at most `budget` blocks
@@ -225,25 +242,20 @@ pub fn make_largest(
     block_size: u64,
     budget: u64,
 ) -> Result<(u64, Outcome), Error> {
-    let survey = Survey::take(dir, dir_file, &[], block_size)?;
-    let mut blocks = survey.largest_within(budget);
-    // A window whose files fit nowhere else is skipped by `clear`: try a
-    // little smaller then, a few times.
-    for _ in 0..8 {
-        if blocks == 0 {
-            break;
-        }
-        let want = Want {
-            blocks,
-            near: 0,
-            limit: budget,
-        };
-        match clear(dir, dir_file, &survey, want)? {
-            Outcome::NoRegion => blocks -= blocks / 8 + 1,
-            outcome => return Ok((blocks, outcome)),
-        }
+    let free = committed_free_runs(dir, dir_file, block_size)?;
+    let survey = Survey::take(dir, &[], block_size, free)?;
+    let blocks = survey.largest_within(budget);
+    if blocks == 0 {
+        return Ok((largest_run(&survey.free), Outcome::NotNeeded));
     }
-    Ok((largest_run(&survey.free), Outcome::NotNeeded))
+    let want = Want {
+        blocks,
+        near: 0,
+        limit: budget,
+    };
+    // The cheapest windows `largest_within` found clearable are the first
+    // ones `clear` tries.
+    Ok((blocks, clear(dir, dir_file, &survey, want)?))
 }
 
 /// Clears the cheapest region of `want.blocks` that `survey` allows.
@@ -269,24 +281,11 @@ fn clear(dir: &Path, dir_file: &File, survey: &Survey, want: Want) -> Result<Out
         let Some(moves) = plan_moves(&survey.pieces, &survey.owners, &survey.free, region) else {
             continue; // a file of the region fits nowhere else
         };
-        let mut room = Room {
-            start,
-            len: want.blocks,
-            ..Default::default()
-        };
-        for m in &moves {
-            let owner = &survey.owners[m.owner];
-            if owner.in_set {
-                room.set_blocks_moved += owner.blocks;
-            } else {
-                room.moved_blocks += owner.blocks;
-                room.moved_files += 1;
-            }
-        }
+        let room = survey.room(region, &moves);
         if room.moved_blocks > want.limit {
             continue; // files moved to make room for files of the region
         }
-        evacuate(dir, dir_file, &survey.owners, region, moves)?;
+        evacuate(dir, dir_file, survey, region, moves)?;
         nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
         return Ok(Outcome::Made(room));
     }
@@ -365,11 +364,11 @@ const REPLANS: u32 = 4;
 fn evacuate(
     dir: &Path,
     dir_file: &File,
-    owners: &[Owner],
+    survey: &Survey,
     region: Run,
     mut moves: Vec<Move>,
 ) -> Result<(), Error> {
-    let block_size = crate::ext4fs::block_size(dir_file, dir)?;
+    let owners = &survey.owners;
     let syncfs = || nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"));
     let (mut next, mut replans, mut step) = (0, 0, 0);
     while let Some(&m) = moves.get(next) {
@@ -393,9 +392,7 @@ fn evacuate(
             }
             Err(e) if e.errno() == Some(nix::errno::Errno::ENOSPC) && replans < REPLANS => {
                 replans += 1;
-                syncfs()?;
-                let free = fsmap::free_runs(dir_file, block_size)
-                    .map_err(Error::sys(dir, "FS_IOC_GETFSMAP"))?;
+                let free = committed_free_runs(dir, dir_file, survey.block_size)?;
                 let left: Vec<usize> = moves[next..].iter().map(|m| m.owner).collect();
                 moves = destinations(&left, owners, &free, region)
                     .ok_or(e)?
@@ -433,6 +430,7 @@ mod tests {
         pieces.push(piece(30, 30, Some(1)));
         pieces.sort_by_key(|p| p.start);
         let survey = Survey {
+            block_size: 4096,
             free,
             owners: vec![owner(10, false), owner(30, false)],
             pieces,
