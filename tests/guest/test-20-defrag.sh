@@ -230,6 +230,44 @@ else
 fi
 fsck_ok e2fsck_clean_after_deep_sparse
 
+# More tree blocks than the shrink handled before (32): 1 KiB blocks, a
+# file written into 4000 one-block holes has about 48 leaves under an
+# index block. After the move, all of them are freed (e2fsck would see
+# any left over) and the extents go back into the inode.
+echo "== defrag: deep extent tree of more than 32 tree blocks, 1 KiB blocks"
+umount /mnt
+mkfs.ext4 -q -F -b 1024 -I 128 -N 16384 "$DEV" 16M && mount -t ext4 "$DEV" /mnt ||
+	{ fail deep_1k_mkfs "mkfs or mount failed"; exit 0; }
+fill_fs /mnt/fill > /dev/null
+awk 'BEGIN { for (i = 0; i < 8000; i += 2) print "/mnt/fill/" i }' | xargs rm -f
+sync
+dd if=/dev/urandom of=/mnt/deep bs=1024 count=4000 2>/dev/null
+sync
+rm -rf /mnt/fill
+sync
+# tree_blocks FILE: index and leaf blocks of FILE's extent tree (debugfs
+# lists one line per entry; entries above the leaves point to them).
+tree_blocks() {
+	debugfs -c -R "ex $1" "$DEV" 2>/dev/null |
+		awk 'NR > 1 { split($0, a, "/"); split(a[2], b, " "); if (a[1] + 0 < b[1] + 0) n++ }
+			END { print n + 0 }'
+}
+before=$(extent_count /mnt/deep) depth=$(extent_depth /deep) tblocks=$(tree_blocks /deep)
+sum=$(sha /mnt/deep)
+free_before=$(df /mnt | awk 'NR == 2 { print $4 }')
+e4defrag /mnt/deep > /tmp/out 2>&1
+sync
+after=$(extent_count /mnt/deep) depth_after=$(extent_depth /deep)
+free_after=$(df /mnt | awk 'NR == 2 { print $4 }')
+echo "== deep 1k: $before extents, depth $depth, $tblocks tree blocks; $(cat /tmp/out); depth $depth_after, free KiB $free_before -> $free_after"
+if [ "$(sha /mnt/deep)" = "$sum" ] && [ "$tblocks" -gt 32 ] && [ "$after" -le 4 ] &&
+	[ "$depth_after" -eq 0 ] && [ "$free_after" -ge $((free_before + tblocks)) ]; then
+	pass deep_tree_over_32_blocks_shallow
+else
+	fail deep_tree_over_32_blocks_shallow "$before -> $after extents, depth $depth -> $depth_after, $tblocks tree blocks, free $free_before -> $free_after"
+fi
+fsck_ok e2fsck_clean_after_deep_1k
+
 echo "== defrag: not enough free space"
 fresh_fs || { fail nospace_mkfs "mkfs failed"; exit 0; }
 make_fragmented /mnt/big 200
