@@ -26,7 +26,7 @@
 use crate::{
     ext4::{self, Donor, File, Inode, MapState, WriteAccess},
     placement::{self, Cursor, Placement, Run},
-    plan::{self, ExtentCounter},
+    plan::{self, ExtentCounter, MappedRun},
     uapi::{self, BlockRange, DefragData},
 };
 use core::{
@@ -419,22 +419,49 @@ fn is_hole(inode: &Inode<'_>, range: BlockRange) -> Result<bool> {
 const MAX_BUSY_RETRIES: u32 = 50;
 const BUSY_WAIT_MS: u32 = 10;
 
-/// The logical block after the first `n` data blocks from `lblk` on,
-/// holes skipped: where a move step that moved `n` blocks stopped. Holes
-/// stay holes during a move, so the count identifies the place.
-fn after_data_blocks(inode: &Inode<'_>, mut lblk: u64, end: u64, mut n: u64) -> Result<u64> {
-    while n > 0 && lblk < end {
-        let m = inode.map_block(lblk as u32, (end - lblk) as u32)?;
-        let len = u64::from(m.len.max(1));
+/// Records the donor's blocks for the file's `lblk..end` (by the file's
+/// logical blocks), as they are before a move step over it, in the first
+/// of `runs` (grown as needed; the buffer is reused from step to step),
+/// and returns how many: what [`plan::resume_after`] needs should the
+/// step stop early.
+fn record_donor_runs(
+    donor: &Inode<'_>,
+    at: DonorPlace,
+    lblk: u64,
+    end: u64,
+    runs: &mut KVec<MappedRun>,
+) -> Result<usize> {
+    let mut n = 0;
+    let mut x = lblk;
+    while x < end {
+        // The donor's range is checked to fit logical blocks (u32).
+        let m = donor.map_block(at.of(x) as u32, (end - x) as u32)?;
+        let len = u64::from(m.len.max(1)).min(end - x);
         if matches!(m.state, MapState::Mapped | MapState::Unwritten) {
-            if n < len {
-                return Ok(lblk + n);
+            let run = MappedRun {
+                lblk: x,
+                pblk: m.pblk,
+                len,
+            };
+            match runs.get_mut(n) {
+                Some(slot) => *slot = run,
+                None => runs.push(run, GFP_KERNEL)?,
             }
-            n -= len;
+            n += 1;
         }
-        lblk += len;
+        x += len;
     }
-    Ok(lblk)
+    Ok(n)
+}
+
+/// Where a move step from `lblk` that stopped early goes on, from the
+/// donor's blocks recorded before it (see [`plan::resume_after`]).
+fn after_moved(inode: &Inode<'_>, lblk: u64, donor_runs: &[MappedRun]) -> Result<u64> {
+    plan::resume_after(lblk, donor_runs, |x, max| {
+        let m = inode.map_block(x as u32, max as u32)?;
+        let data = matches!(m.state, MapState::Mapped | MapState::Unwritten);
+        Ok((data.then_some(m.pblk), m.len.into()))
+    })
 }
 
 fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
@@ -522,6 +549,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     let mut lblk = range.start;
     let mut res = Ok(());
     let mut busy = 0;
+    let mut step_runs = KVec::new();
     while lblk < data_end {
         if ext4::signal_pending() {
             res = Err(EINTR);
@@ -540,6 +568,14 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
         let end = (lblk + step.min(data_end - lblk)).min(eof);
         let len = match cut_in_page(&inode, lblk, end, per_page) {
             Ok(len) => len,
+            Err(e) => {
+                res = Err(e);
+                break;
+            }
+        };
+        let recorded = match record_donor_runs(&donor.inode(), at, lblk, lblk + len, &mut step_runs)
+        {
+            Ok(n) => n,
             Err(e) => {
                 res = Err(e);
                 break;
@@ -572,7 +608,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
                 // Dirty pages cannot be swapped: write them back first.
                 // On failure, stop as for any error: the tree is still
                 // shrunk and the out fields filled below.
-                match after_data_blocks(&inode, lblk, lblk + len, moved)
+                match after_moved(&inode, lblk, &step_runs[..recorded])
                     .and_then(|next| file.write_back().map(|()| next))
                 {
                     Ok(next) => lblk = next,

@@ -11,7 +11,7 @@ use crate::{
     blockquery::abi_state,
     ext4::MapState,
     placement::{self, Placement, Run},
-    plan::{self, ExtentCounter},
+    plan::{self, ExtentCounter, MappedRun},
     uapi::{self, BlockRange, DefragData, FibmapData, RequestError},
 };
 use core::ptr::addr_of_mut;
@@ -135,6 +135,63 @@ extern "C" fn extent_counting_and_gain(_test: *mut bindings::kunit) {
     check!(!plan::improves(&one, &same, 400));
 }
 
+/// The mapping of a file made of `extents` (logical, physical, length; in
+/// order, holes between), as `plan::resume_after` asks for it.
+fn map_of(
+    extents: &[(u64, u64, u64)],
+) -> impl FnMut(u64, u64) -> Result<(Option<u64>, u64), ()> + '_ {
+    move |lblk, max| {
+        for &(l, p, n) in extents {
+            if lblk < l {
+                return Ok((None, (l - lblk).min(max)));
+            }
+            if lblk < l + n {
+                return Ok((Some(p + lblk - l), (l + n - lblk).min(max)));
+            }
+        }
+        Ok((None, max))
+    }
+}
+
+extern "C" fn resume_after_early_stop(_test: *mut bindings::kunit) {
+    // A step over 100..110 whose donor had 1000.. for 100..104 and 1006..
+    // for 106..110 (104..106 a hole).
+    let donor = [
+        MappedRun {
+            lblk: 100,
+            pblk: 1000,
+            len: 4,
+        },
+        MappedRun {
+            lblk: 106,
+            pblk: 1006,
+            len: 4,
+        },
+    ];
+    let resume = |file: &[(u64, u64, u64)]| plan::resume_after(100, &donor, map_of(file));
+    check!(resume(&[(100, 2000, 4), (106, 2006, 4)]) == Ok(100));
+    check!(resume(&[(100, 1000, 4), (106, 1006, 1), (107, 2007, 3)]) == Ok(107));
+    // The hole filled since: counting five data blocks would say 105.
+    check!(
+        resume(&[
+            (100, 1000, 4),
+            (104, 5000, 2),
+            (106, 1006, 1),
+            (107, 2007, 3)
+        ]) == Ok(107)
+    );
+    // 101..103 punched since: counting six data blocks would say 110.
+    check!(
+        resume(&[
+            (100, 1000, 1),
+            (103, 1003, 1),
+            (106, 1006, 2),
+            (108, 2008, 2)
+        ]) == Ok(108)
+    );
+    check!(resume(&[(100, 1000, 4), (106, 1006, 4)]) == Ok(110));
+}
+
 /// Plans `want` blocks from `goal` over the free runs `free`; returns the
 /// placement and its pieces (at most 4).
 fn place(free: &[Run], goal: u64, want: u64) -> (Placement, [Run; 4]) {
@@ -191,7 +248,7 @@ const fn case(
 }
 
 // KUnit writes each case's status and log into this array, hence `mut`.
-static mut CASES: [bindings::kunit_case; 7] = [
+static mut CASES: [bindings::kunit_case; 8] = [
     case(c_str!("fibmap_request_checks"), fibmap_request_checks),
     case(
         c_str!("ioctl_numbers_match_kernel"),
@@ -201,6 +258,7 @@ static mut CASES: [bindings::kunit_case; 7] = [
     case(c_str!("defrag_request_checks"), defrag_request_checks),
     case(c_str!("extent_counting_and_gain"), extent_counting_and_gain),
     case(c_str!("placement_plans"), placement_plans),
+    case(c_str!("resume_after_early_stop"), resume_after_early_stop),
     // SAFETY: the zeroed entry terminates the array, as KUnit expects.
     unsafe { core::mem::zeroed() },
 ];

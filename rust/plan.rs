@@ -74,3 +74,46 @@ pub fn improves(before: &ExtentCounter, after: &ExtentCounter, goal: u64) -> boo
         _ => false,
     }
 }
+
+/// `len` blocks from logical block `lblk`, physically contiguous from
+/// `pblk`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MappedRun {
+    pub lblk: u64,
+    pub pblk: u64,
+    pub len: u64,
+}
+
+/// Where a move step that stopped early goes on: after the last block of
+/// the file that now holds the block the donor had for it (`donor_runs`,
+/// by the file's logical blocks, recorded before the step), or at `start`
+/// if none does. `map(lblk, max_len)` reports the file's mapping now: the
+/// physical block at `lblk` (`None` for a hole) and how many blocks, at
+/// least 1, continue it.
+///
+/// A swap gives the file exactly the donor's blocks, so this holds when a
+/// writer filled or punched holes after the step, where counting the data
+/// blocks the step moved would stop short (and a retry swap moved blocks
+/// back) or skip blocks that never moved.
+pub fn resume_after<E>(
+    start: u64,
+    donor_runs: &[MappedRun],
+    mut map: impl FnMut(u64, u64) -> Result<(Option<u64>, u64), E>,
+) -> Result<u64, E> {
+    let mut next = start;
+    for r in donor_runs {
+        let end = r.lblk + r.len;
+        let mut lblk = r.lblk;
+        while lblk < end {
+            let (pblk, len) = map(lblk, end - lblk)?;
+            let len = len.clamp(1, end - lblk);
+            // Both runs are physically contiguous: they agree on all of
+            // `len` blocks if they agree on the first.
+            if pblk == Some(r.pblk + (lblk - r.lblk)) {
+                next = lblk + len;
+            }
+            lblk += len;
+        }
+    }
+    Ok(next)
+}

@@ -304,3 +304,68 @@ fn placement_keeps_its_contract_on_random_free_space() {
         }
     }
 }
+
+/// The mapping of a file made of `extents` (logical, physical, length;
+/// in order, holes between), as `plan::resume_after` asks for it.
+fn map_of(
+    extents: &[(u64, u64, u64)],
+) -> impl FnMut(u64, u64) -> Result<(Option<u64>, u64), ()> + '_ {
+    move |lblk, max| {
+        for &(l, p, n) in extents {
+            if lblk < l {
+                return Ok((None, (l - lblk).min(max)));
+            }
+            if lblk < l + n {
+                return Ok((Some(p + lblk - l), (l + n - lblk).min(max)));
+            }
+        }
+        Ok((None, max))
+    }
+}
+
+/// A step from block 100 over 100..110 whose donor had 1000.. for 100..104
+/// and 1006.. for 106..110 (104..106 a hole), stopped early.
+const DONOR: [plan::MappedRun; 2] = [
+    plan::MappedRun {
+        lblk: 100,
+        pblk: 1000,
+        len: 4,
+    },
+    plan::MappedRun {
+        lblk: 106,
+        pblk: 1006,
+        len: 4,
+    },
+];
+
+#[test]
+fn resume_after_a_step_that_stopped_early() {
+    // Nothing moved: the step goes again from its start.
+    let old = [(100, 2000, 4), (106, 2006, 4)];
+    assert_eq!(plan::resume_after(100, &DONOR, map_of(&old)), Ok(100));
+    // Five blocks moved (100..104, 106); the file is otherwise as it was.
+    let five = [(100, 1000, 4), (106, 1006, 1), (107, 2007, 3)];
+    assert_eq!(plan::resume_after(100, &DONOR, map_of(&five)), Ok(107));
+    // The same, and a writer filled the hole 104..106 since: counting five
+    // data blocks from 100 would say 105, and a retry from there would swap
+    // block 106 back.
+    let filled = [
+        (100, 1000, 4),
+        (104, 5000, 2),
+        (106, 1006, 1),
+        (107, 2007, 3),
+    ];
+    assert_eq!(plan::resume_after(100, &DONOR, map_of(&filled)), Ok(107));
+    // Six blocks moved (100..104, 106, 107), then 101..103 were punched:
+    // counting six data blocks from 100 would say 110 and skip 108, 109.
+    let punched = [
+        (100, 1000, 1),
+        (103, 1003, 1),
+        (106, 1006, 2),
+        (108, 2008, 2),
+    ];
+    assert_eq!(plan::resume_after(100, &DONOR, map_of(&punched)), Ok(108));
+    // Everything moved.
+    let all = [(100, 1000, 4), (106, 1006, 4)];
+    assert_eq!(plan::resume_after(100, &DONOR, map_of(&all)), Ok(110));
+}
