@@ -112,6 +112,47 @@ log_sync makeroom-end
 echo "== makeroom: $(grep "discontinuities" /tmp/out)"
 lsattr /mnt/crowd/others | awk '$1 ~ /i/ { print $2 }' | xargs chattr -i
 
+# 6. ENOSPC in the middle of a move: a file of 300 one-block extents, and
+#    free space for exactly its copy, taken from the middle of a fill so
+#    that it is one or two runs (the donor's extents fit into its inode).
+#    The plan succeeds; moving a page per step gives the donor one old
+#    block per step, each an extent of its own, so after a few steps its
+#    extent tree needs a leaf block and there is none: ext4_move_extents
+#    fails with ENOSPC after some blocks moved. Checked: the tool says
+#    the space ran out during the move and the file's first block did
+#    move (else the phase did not test what it is for).
+rm -rf /mnt/crowd
+make_holey /mnt/nospc 300
+echo 0 > "$sysfs/reserved_clusters"
+n=$(fill_fs /mnt/filler)
+data=$(filefrag -e /mnt/nospc | awk '$1 ~ /^[0-9]+:$/ { n += $6 } END { print n + 0 }')
+i=$((n / 2))
+while [ $i -lt $((n / 2 + data)) ]; do rm /mnt/filler/$i; i=$((i + 1)); done
+sync
+# Exactly as many free blocks as the file has data: one more and the
+# donor's tree would get its leaf.
+while [ "$(stat -f -c %f /mnt)" -gt "$data" ] && echo > "/mnt/filler/x$i"; do
+	i=$((i + 1))
+	sync
+done
+was=$(first_pblk /mnt/nospc)
+echo "== nospc: $(extent_count /mnt/nospc) extents, $data data blocks, $(stat -f -c %f /mnt) free blocks"
+manifest nospc /mnt/victim /mnt/wb /mnt/nospc
+log_sync nospc-start
+syncer_start
+e4defrag --unit-log2 0 --max-evacuate 0 /mnt/nospc > /tmp/out 2>&1
+echo "== nospc: e4defrag exit $?: $(tail -1 /tmp/out)"
+syncer_stop
+log_sync nospc-end
+now=$(first_pblk /mnt/nospc)
+echo "== nospc: first block $was -> $now, $(extent_count /mnt/nospc) extents after"
+if grep -q "ran out during the move (EXT4_IOC_DEFRAG: ENOSPC)" /tmp/out && [ "$now" != "$was" ]; then
+	pass powercut_enospc_mid_move
+else
+	fail powercut_enospc_mid_move "first block $was -> $now: $(tail -1 /tmp/out)"
+fi
+rm -rf /mnt/filler
+
 umount /mnt || fail powercut_umount "umount failed"
 dmsetup remove lw || fail powercut_dm_remove "dmsetup remove failed"
 check_kernel_log powercut_kernel_log_clean

@@ -36,6 +36,14 @@ pub struct Outcome {
 /// Defragments `file` (opened read-write from `path`): all of it, or the
 /// range the request gives.
 pub fn defrag_file(file: &File, path: &Path, req: Request) -> Result<Outcome, Error> {
+    let (out, res) = defrag_file_counted(file, path, req);
+    res.map(|()| out)
+}
+
+/// As [`defrag_file`], and what the kernel did also when the call failed:
+/// a move stopped by a signal or by `ENOSPC` keeps what it moved, and the
+/// kernel reports it.
+pub fn defrag_file_counted(file: &File, path: &Path, req: Request) -> (Outcome, Result<(), Error>) {
     let mut flags = req.unit_log2 << uapi::DEFRAG_UNIT_SHIFT;
     if req.goal_only {
         flags |= uapi::DEFRAG_GOAL_ONLY;
@@ -59,14 +67,15 @@ pub fn defrag_file(file: &File, path: &Path, req: Request) -> Result<Outcome, Er
     // SAFETY: `data` is a valid `struct ext4_ext_defrag_data`, the size the
     // command number encodes.
     let res = unsafe { ext4_ioc_defrag(file.as_raw_fd(), &mut data) };
-    res.map_err(|errno: Errno| Error::Sys {
-        path: path.into(),
-        op: "EXT4_IOC_DEFRAG",
-        errno,
-    })?;
-    Ok(Outcome {
+    let out = Outcome {
         extents_before: data.extents_before,
         extents_after: data.extents_after,
         moved_blocks: data.moved_blocks,
-    })
+    };
+    let res = res.map(drop).map_err(|errno: Errno| Error::Sys {
+        path: path.into(),
+        op: "EXT4_IOC_DEFRAG",
+        errno,
+    });
+    (out, res)
 }

@@ -385,11 +385,14 @@ fn defrag_module_range(
         size,
         donor_fd,
     };
-    let out = defrag::defrag_file(file, path, req)?;
-    report.extents_before = out.extents_before;
-    report.extents_after = out.extents_after;
-    report.moved_blocks = out.moved_blocks;
-    Ok(())
+    let (out, res) = defrag::defrag_file_counted(file, path, req);
+    // The kernel fills the counts also when the move stopped early.
+    if res.is_ok() || out.moved_blocks > 0 {
+        report.extents_before = out.extents_before;
+        report.extents_after = out.extents_after;
+        report.moved_blocks = out.moved_blocks;
+    }
+    res
 }
 
 /// Defragments the file at `path` on its own. `goal` only with the module.
@@ -416,7 +419,8 @@ pub fn defrag_path(
         // A new copy must fit next to the old one: a file larger than the
         // free space is left as it is, which is no failure. The module
         // knows best (it may use the blocks reserved for root): it says
-        // ENOSPC before it moves anything.
+        // ENOSPC, mostly before it moves anything, else when an extent
+        // tree needed a block during the move (what moved stays moved).
         match backend {
             Backend::Module => {
                 report.room = room_for_file(&file, path, block_size, opts);
@@ -426,7 +430,16 @@ pub fn defrag_path(
                         errno: Errno::ENOSPC,
                         ..
                     }) if !opts.goal_only => {
-                        report.skip("no room for a new copy (EXT4_IOC_DEFRAG: ENOSPC)");
+                        if report.moved_blocks > 0 {
+                            let why = format!(
+                                "free space ran out during the move (EXT4_IOC_DEFRAG: \
+                                 ENOSPC): {} blocks moved, extents {} -> {}",
+                                report.moved_blocks, report.extents_before, report.extents_after
+                            );
+                            report.skip(&why);
+                        } else {
+                            report.skip("no room for a new copy (EXT4_IOC_DEFRAG: ENOSPC)");
+                        }
                         Ok(())
                     }
                     res => res,
