@@ -97,11 +97,29 @@ impl Image {
     }
 
     /// Unmounts the image, for tools that read it directly.
+    ///
+    /// The tests run in parallel threads, and a child that another thread
+    /// spawns holds a copy of this process's descriptors (files this
+    /// thread had open on the image among them) until it execs: umount
+    /// can find the mount busy for that moment. It is tried again then.
     fn unmount(&mut self) {
-        if self.mounted {
-            sh("umount", &[self.mnt.to_str().unwrap()]);
-            self.mounted = false;
+        if !self.mounted {
+            return;
         }
+        let mnt = self.mnt.to_str().unwrap();
+        for _ in 0..20 {
+            let out = Command::new("umount").arg(mnt).output().unwrap();
+            if out.status.success() {
+                self.mounted = false;
+                return;
+            }
+            if !String::from_utf8_lossy(&out.stderr).contains("busy") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        sh("umount", &[mnt]);
+        self.mounted = false;
     }
 
     /// Mounts the image again after [`Image::unmount`].
