@@ -74,6 +74,17 @@ pub struct Cli {
     #[arg(long, value_name = "LOG2", default_value_t = 11)]
     pub unit_log2: u32,
 
+    /// Leave files of fewer than N extents as they are (single files,
+    /// directories walked without -r, devices): good enough is not worth
+    /// a move. 0 or 1: every file is a candidate.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        conflicts_with = "colocate"
+    )]
+    pub min_extents: u32,
+
     /// With the module: when no free run holds a -r set (or a file the
     /// free space could hold in fewer extents), clear a region for it
     /// first, moving other files (each whole, into a free run elsewhere)

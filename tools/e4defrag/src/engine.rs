@@ -50,6 +50,9 @@ pub struct Options {
     /// moving at most this many times its size of other files' blocks (0:
     /// never).
     pub max_evacuate: f64,
+    /// Files of fewer extents are left as they are, by [`defrag_path`]
+    /// (sets are placed whole).
+    pub min_extents: u32,
 }
 
 /// How one file came out.
@@ -415,6 +418,20 @@ pub fn defrag_path(
         if ext4fs::has_inline_data(&file) {
             report.skip(INLINE);
             return Ok(());
+        }
+        if opts.min_extents > 1 {
+            let now = Layout::of(&file, block_size)
+                .map_err(Error::sys(path, "FS_IOC_FIEMAP"))?
+                .extents();
+            if now < opts.min_extents {
+                report.extents_before = now;
+                report.extents_after = now;
+                report.skip(&format!(
+                    "{now} extents, fewer than --min-extents {}",
+                    opts.min_extents
+                ));
+                return Ok(());
+            }
         }
         // A new copy must fit next to the old one: a file larger than the
         // free space is left as it is, which is no failure. The module

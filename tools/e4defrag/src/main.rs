@@ -327,6 +327,7 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
         goal_only: cli.goal_only,
         unit_log2: cli.unit_log2,
         max_evacuate: cli.max_evacuate,
+        min_extents: cli.min_extents,
     };
     let mut done_blocks = 0;
     for p in jobs {

@@ -329,6 +329,53 @@ fn fragmented_files_end_with_fewer_extents() {
 }
 
 #[test]
+fn files_below_min_extents_are_left_alone() {
+    let img = Image::new(64);
+    let (small, big) = (img.path("small"), img.path("big"));
+    let files = vec![
+        (small.clone(), bytes(7, 4 * BLOCK)),
+        (big.clone(), bytes(8, 64 * BLOCK)),
+    ];
+    for (p, content) in &files {
+        write_fragmented(p, content);
+    }
+    let (n_small, n_big) = (extents(&small), extents(&big));
+    assert!((2..10).contains(&n_small), "small: {n_small} extents");
+    assert!(n_big >= 32, "big: only {n_big} extents");
+    let doc = json(&[
+        "--backend",
+        "move-ext",
+        "--min-extents",
+        "10",
+        small.to_str().unwrap(),
+        big.to_str().unwrap(),
+    ]);
+    let by_path = |p: &Path| {
+        doc["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == p.to_str().unwrap())
+            .unwrap_or_else(|| panic!("{} not in {doc}", p.display()))
+            .clone()
+    };
+    let (s, b) = (by_path(&small), by_path(&big));
+    assert_eq!(s["status"], "skipped", "{s}");
+    assert_eq!(
+        s["reason"],
+        format!("{n_small} extents, fewer than --min-extents 10")
+    );
+    assert_eq!(extents(&small), n_small, "the small file was moved");
+    assert_eq!(b["status"], "done", "{b}");
+    assert_eq!(extents(&big), 1);
+    assert_contents(&files);
+    // -r places a set whole: the option does not go with it.
+    let out = e4defrag(&["-r", "--min-extents", "10", img.path("").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "-r with --min-extents");
+    img.fsck();
+}
+
+#[test]
 fn colocating_a_scattered_directory() {
     let img = Image::new(64);
     let files = scattered_dir(&img, "boot", 300);
