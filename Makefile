@@ -2,7 +2,9 @@
 # ext4 goal-directed online defragmentation: build and test entry points.
 #   make test   everything: host checks, cargo tests, the QEMU end-to-end run
 #   make demo   boot the patched kernel and show the module at work
-#   make bench  time EXT4_IOC_DEFRAG's move units against e2fsprogs' e4defrag
+#   make bench  cold reads on throttled disks per variant, cost, growth:
+#               build/bench/report.md (bench-quick: the small run make test does)
+#   make bench-moves  move timings under TCG (units, seeded layouts, making room)
 # See README.md and Documentation/ext4-defrag/.
 
 SHELL := /bin/bash
@@ -14,8 +16,11 @@ KMAKE = $(shell . scripts/env.sh && echo $$E4D_KMAKE)
 KDIR = $(shell scripts/kernel.sh --kdir)
 # Extra arguments for the QEMU runner, e.g. QEMU_ARGS="--accel kvm".
 QEMU_ARGS ?=
+# Extra arguments for tests/bench.py, e.g. BENCH_ARGS="--only guest".
+BENCH_ARGS ?=
 
-.PHONY: all deps kernel module tool initramfs check-host test demo bench clean
+.PHONY: all deps kernel module tool initramfs check-host test demo bench bench-quick \
+	bench-moves clean
 
 all: module tool
 
@@ -38,18 +43,32 @@ initramfs: module tool
 check-host: kernel tool
 	scripts/check-host.sh $(KDIR)
 
+# The benchmark's small run closes the test, so that it cannot rot; its
+# numbers judge nothing, but a failed run, changed data or a complaint of
+# e2fsck fails it.
 test: check-host initramfs
 	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
 		--initrd $(BUILD)/initramfs.cpio.gz --mode test \
 		--log $(BUILD)/qemu-test.log $(QEMU_ARGS)
+	$(MAKE) --no-print-directory bench-quick
 
 demo: initramfs
 	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
 		--initrd $(BUILD)/initramfs.cpio.gz --mode demo \
 		--log $(BUILD)/qemu-demo.log $(QEMU_ARGS)
 
-# Numbers, not a test: move units vs e2fsprogs' e4defrag on a 64 MiB file.
+# Numbers, not a test (Documentation/ext4-defrag/benchmark.rst). Debian's
+# python3, which has python3-matplotlib.
+BENCH = /usr/bin/python3 tests/bench.py --kernel $(KDIR)/arch/x86/boot/bzImage \
+	--initrd $(BUILD)/initramfs.cpio.gz --tool $(CURDIR)/$(TOOL) $(BENCH_ARGS)
 bench: initramfs
+	$(BENCH) --out $(BUILD)/bench
+
+bench-quick: initramfs
+	$(BENCH) --quick --out $(BUILD)/bench-quick
+
+# The older move timings under TCG, where the time is emulation.
+bench-moves: initramfs
 	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
 		--initrd $(BUILD)/initramfs.cpio.gz --mode bench --disk-mib 512 \
 		--log $(BUILD)/qemu-bench.log $(QEMU_ARGS)

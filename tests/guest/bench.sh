@@ -9,9 +9,13 @@
 . /bin/lib.sh
 DEV=/dev/vda
 
-insmod $KO || { echo "bench: insmod failed"; exit 0; }
+# e4d.bench=read: the cold-read benchmark of tests/bench.py (make bench);
 # e4d.bench=layouts: only the seeded layouts' -r timings;
 # e4d.bench=makeroom: only making room on crowded layouts.
+case " $(cat /proc/cmdline) " in
+*" e4d.bench=read "*) /bin/bench-read.sh; exit 0 ;;
+esac
+insmod $KO || { echo "bench: insmod failed"; exit 0; }
 case " $(cat /proc/cmdline) " in
 *" e4d.bench=layouts "*) /bin/bench-layouts.sh; exit 0 ;;
 *" e4d.bench=makeroom "*) /bin/bench-makeroom.sh; exit 0 ;;

@@ -22,6 +22,18 @@
 //!                                the crowded layout of SEED
 //! fraggen crowd SEED MOUNTPOINT  a crowded layout: no free run holds the
 //!                                set or the big file (for making room)
+//! fraggen bench SEED MOUNTPOINT FILES BIGS BIG_MIB LIST
+//!                                the benchmark's image (make bench): a
+//!                                scattered set, fragmented big files; the
+//!                                set's read order into LIST
+//! fraggen fragfile FILE EXTENTS BLOCKS
+//!                                on a fresh filesystem: FILE of BLOCKS
+//!                                blocks in about EXTENTS extents, and a
+//!                                free run that holds it
+//! fraggen blockmap MOUNTPOINT LIST
+//!                                who holds which blocks: the listed files,
+//!                                free space (the rest: other files and
+//!                                metadata)
 //! ```
 //!
 //! `build` fills all free space with fallocated filler files (no data is
@@ -34,6 +46,8 @@
 //! sequence of operations; mount with `nodelalloc` so that blocks are
 //! allocated by the writes themselves.
 
+#[path = "fraggen/bench.rs"]
+mod bench;
 #[path = "common/rng.rs"]
 mod rng;
 
@@ -680,11 +694,25 @@ fn main() {
             println!("{bs} {mib}");
         }
         Some("crowd") if args.len() == 4 => crowd(num(&args[2]), Path::new(&args[3])),
+        Some("bench") if args.len() == 8 => bench::image(
+            num(&args[2]),
+            Path::new(&args[3]),
+            [num(&args[4]), num(&args[5]), num(&args[6])],
+            Path::new(&args[7]),
+        ),
+        Some("fragfile") if args.len() == 5 => {
+            bench::fragfile(Path::new(&args[2]), num(&args[3]), num(&args[4]))
+        }
+        Some("blockmap") if args.len() == 4 => {
+            bench::blockmap(Path::new(&args[2]), Path::new(&args[3]))
+        }
         _ => die(
             "usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL \
              | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH|none
              | defrag-by-handle FILE | defrag-then-fsync FILE | stretches FILE N \
-             | crowd-params SEED | crowd SEED MNT",
+             | crowd-params SEED | crowd SEED MNT \
+             | bench SEED MNT FILES BIGS BIG_MIB LIST | fragfile FILE EXTENTS BLOCKS \
+             | blockmap MNT LIST",
         ),
     }
 }

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""make bench: what defragmentation buys and what it costs, in numbers.
+
+Three parts:
+  * the guest boot (tests/guest/bench-read.sh): one seeded fragmented image,
+    every variant (none, e2fsprogs' e4defrag, e4defrag -r and per-file with
+    each backend, the ideal) on a virtio disk throttled like a hard disk and
+    on one throttled like a SATA SSD; cold reads of the set in its read order
+    and of the big files, defragmentation cost against the copy bound, the
+    move-unit sweep, and the module's time against a file's extents;
+  * on the host (stock kernel, EXT4_IOC_MOVE_EXT): the tool's time and peak
+    RSS against the number of files, for -c, per-file and -r;
+  * the report: build/bench/report.md, results.json and plots (matplotlib).
+Exit status 1 when a run failed, data changed or e2fsck complained; the
+numbers themselves pass or fail nothing.
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from types import SimpleNamespace
+
+import bench_report
+import qemu
+from bench_report import VARIANTS
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# What the throttled disks stand for (QEMU block throttling: every request
+# costs 1/IOPS of a second whatever its size or distance, and no more than
+# BPS bytes pass per second).
+PROFILES = {
+    "hdd": {"iops": 150, "bps": 120_000_000, "what": "7200 rpm hard disk"},
+    "ssd": {"iops": 20_000, "bps": 500_000_000, "what": "SATA SSD"},
+}
+SIZES = {
+    # seed, set files, big files, MiB each, fs MiB, runs,
+    # growth extents (guest), growth blocks (1 KiB), growth files (host)
+    "full": SimpleNamespace(seed=12, files=300, bigs=2, big_mib=32, fs_mib=512, runs=3,
+                            extents=[10, 1000, 100000], blocks=100000,
+                            host_files=[1000, 10000, 100000]),
+    "quick": SimpleNamespace(seed=12, files=60, bigs=2, big_mib=4, fs_mib=128, runs=1,
+                             extents=[10, 100, 1000], blocks=2000,
+                             host_files=[100, 1000]),
+}
+
+
+class BenchRun(qemu.Run):
+    """The guest's console, with its E4D-BENCH records kept and echoed."""
+
+    def __init__(self):
+        super().__init__()
+        self.records = []  # (kind, {key: value}, text)
+        self.errors = []
+        self.ended = False
+
+    def feed(self, line):
+        if not line.startswith("E4D-BENCH: "):
+            super().feed(line)
+            return
+        kind, _, rest = line[len("E4D-BENCH: "):].partition(" ")
+        if kind == "error":
+            self.errors.append(rest)
+            print(f"bench: ERROR {rest}", flush=True)
+            return
+        if kind == "end":
+            self.ended = True
+            return
+        fields = {}
+        for tok in rest.split():
+            k, eq, v = tok.partition("=")
+            if eq:
+                fields[k] = v
+        self.records.append((kind, fields, rest))
+        if kind not in ("map",):
+            print(f"bench: {kind} {rest}", flush=True)
+
+
+def guest(args, size, tmp):
+    """The guest boot; returns its BenchRun."""
+    disks = []
+    for name in ("hdd", "ssd"):
+        p = PROFILES[name]
+        disk = qemu.new_disk(tmp, size.fs_mib, f"{name}.img")
+        disks.append(f"{disk},throttling.iops-total={p['iops']},"
+                     f"throttling.bps-total={p['bps']}")
+    disks.append(qemu.new_disk(tmp, size.fs_mib, "master.img"))
+    # The growth runs' 1 KiB-block filesystem: the file, its fragmented
+    # copy's holes and the free run it moves to (about 4.2 times the file).
+    disks.append(qemu.new_disk(tmp, max(64, size.blocks * 5 // 1024), "growth.img"))
+    params = ",".join(str(x) for x in (size.seed, size.files, size.bigs, size.big_mib,
+                                      size.fs_mib, size.runs,
+                                      ":".join(map(str, size.extents)), size.blocks))
+    run = BenchRun()
+    qargs = SimpleNamespace(accel=args.accel, kernel=args.kernel, initrd=args.initrd,
+                            timeout=args.timeout, log_file=args.log_file)
+    done, secs = qemu.boot(qargs, "bench", disks, run,
+                           f"e4d.bench=read e4d.params={params}")
+    print(f"bench: guest boot ran {secs:.0f} s", flush=True)
+    if not done or not run.ended:
+        run.errors.append(run.crash or "the guest did not finish (see the console log)")
+    return run, secs
+
+
+def missing(records, size):
+    """What a complete guest run reports but this one did not: so that a
+    benchmark that silently lost a part fails."""
+    have = {(k, f.get("profile"), f.get("variant"), f.get("what")) for k, f, _ in records}
+    want = []
+    for p in PROFILES:
+        for v in VARIANTS:
+            want += [("read", p, v, w) for w in ("set", "big")]
+            want.append(("layout", p, v, None))
+            if v != "ideal":
+                want.append(("defrag", p, v, None))
+        want += [("copy", p, None, w) for w in ("set", "big")]
+    want += [("defrag", "hdd", f"unit-{u}", None) for u in (0, 4, 8)]
+    out = [f"no {' '.join(x for x in w if x)} record" for w in want if w not in have]
+    maps = {f["variant"] for k, f, _ in records if k == "map"}
+    out += [f"no block map of {v}" for v in ("none", "e2fsprogs", "r-module", "r-move-ext")
+            if v not in maps]
+    growth = sum(1 for k, _, _ in records if k == "growth")
+    if growth != len(size.extents):
+        out.append(f"{growth} growth records, not {len(size.extents)}")
+    return out
+
+
+def timed(cmd):
+    """Runs CMD under GNU time; returns (seconds, peak RSS in KiB, exit
+    status). GNU time, not wait4 here: a child forked from this Python
+    counts Python's pages in its peak RSS until it execs."""
+    t0 = time.monotonic()
+    with tempfile.NamedTemporaryFile("r") as rss:
+        proc = subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", rss.name, *cmd],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        secs = time.monotonic() - t0
+        peak = int(rss.read().split()[-1])
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()[-300:]
+        print(f"bench: {' '.join(cmd)}: exit {proc.returncode}: {err}")
+    return secs, peak, proc.returncode
+
+
+def host_growth(size, tool):
+    """The tool's time and peak RSS against the number of files, on a
+    loop-mounted ext4 in /dev/shm, with the stock backend. Each count gets
+    a fresh filesystem of files of 1-4 blocks written in a shuffled order
+    (so that path order is not disk order and -r has work); -c, then
+    per-file, then -r run on it in turn."""
+    out = []
+    rng = random.Random(size.seed)
+    for n in size.host_files:
+        with tempfile.TemporaryDirectory(prefix="e4d-bench-", dir="/dev/shm") as tmp:
+            img, mnt = os.path.join(tmp, "fs.img"), os.path.join(tmp, "mnt")
+            os.mkdir(mnt)
+            mib = max(128, n * 40 // 1024)
+            with open(img, "wb") as f:  # mkfs would say it creates it
+                f.truncate(mib << 20)
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-b", "4096",
+                            "-N", str(n + 4096), img, f"{mib}M"], check=True)
+            subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
+            try:
+                names = [f"d{i // 1000:03}/f{i:06}" for i in range(n)]
+                for d in sorted({x.split("/")[0] for x in names}):
+                    os.mkdir(os.path.join(mnt, d))
+                rng.shuffle(names)
+                for name in names:
+                    with open(os.path.join(mnt, name), "wb") as f:
+                        f.write(rng.randbytes(4096 * rng.randint(1, 4) - rng.randint(0, 4095)))
+                os.sync()
+                row = {"files": n}
+                for key, flags in (("check", ["-c"]), ("per-file", []), ("colocate", ["-r"])):
+                    subprocess.run(["sh", "-c", "echo 3 > /proc/sys/vm/drop_caches"], check=True)
+                    secs, rss, rc = timed([tool, "--backend", "move-ext", *flags, mnt])
+                    row[key] = {"secs": round(secs, 3), "rss_kib": rss, "rc": rc}
+                print(f"bench: host growth {json.dumps(row)}", flush=True)
+                out.append(row)
+            finally:
+                for _ in range(10):
+                    if subprocess.run(["umount", mnt]).returncode == 0:
+                        break
+                    time.sleep(1)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--initrd", required=True)
+    ap.add_argument("--tool", required=True, help="the e4defrag binary (host growth runs)")
+    ap.add_argument("--out", default=os.path.join(TOP, "build", "bench"))
+    ap.add_argument("--quick", action="store_true",
+                    help="one run each on a smaller image (make bench-quick)")
+    ap.add_argument("--only", choices=["guest", "host"], help="run one part only")
+    ap.add_argument("--accel", default=os.environ.get("E4D_ACCEL", "tcg"))
+    ap.add_argument("--timeout", type=int, default=2400, help="seconds for the guest boot")
+    args = ap.parse_args()
+    size = SIZES["quick" if args.quick else "full"]
+    os.makedirs(args.out, exist_ok=True)
+    args.log_file = open(os.path.join(args.out, "console.log"), "w")
+    started = time.monotonic()
+    results = {"size": "quick" if args.quick else "full", "params": vars(size),
+               "profiles": PROFILES, "records": [], "host_growth": [], "errors": []}
+    if args.only != "guest":
+        results["host_growth"] = host_growth(size, args.tool)
+        results["errors"] += [f"host growth {r['files']} files: {k} exit {v['rc']}"
+                              for r in results["host_growth"] for k, v in r.items()
+                              if isinstance(v, dict) and v["rc"] != 0]
+    if args.only != "host":
+        with tempfile.TemporaryDirectory(prefix="e4d-bench-") as tmp:
+            run, secs = guest(args, size, tmp)
+        results["guest_secs"] = round(secs, 1)
+        results["records"] = run.records
+        results["errors"] += run.errors + missing(run.records, size)
+    args.log_file.close()
+    results["total_secs"] = round(time.monotonic() - started, 1)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    table = bench_report.write(results, args.out)
+    print(table)
+    for e in results["errors"]:
+        print(f"bench: FAILED: {e}")
+    print(f"bench: report in {os.path.join(args.out, 'report.md')}, "
+          f"{results['total_secs']:.0f} s in all")
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""The benchmark's report: tables (Markdown) and plots (matplotlib) from
+the records tests/bench.py collected. write(results, out) writes
+report.md and the PNGs into out and returns the main table as text."""
+
+import math
+import os
+import statistics
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+from matplotlib.colors import ListedColormap  # noqa: E402
+
+VARIANT_NAMES = {
+    "none": "no defragmentation",
+    "e2fsprogs": "e2fsprogs e4defrag (set + big files)",
+    "r-module": "e4defrag -r --order (module)",
+    "r-move-ext": "e4defrag -r --order (MOVE_EXT)",
+    "files-module": "e4defrag big files (module)",
+    "files-move-ext": "e4defrag big files (MOVE_EXT)",
+    "ideal": "ideal: one contiguous file",
+}
+VARIANTS = list(VARIANT_NAMES)
+
+
+class Data:
+    """The records, indexed."""
+
+    def __init__(self, results):
+        self.r = results
+        self.reads = {}  # (profile, variant, what) -> [(secs, reqs)]
+        self.defrag = {}  # (profile, variant) -> fields
+        self.copy = {}  # (profile, what) -> fields
+        self.layout = {}  # (profile, variant) -> fields
+        self.growth = []  # fields
+        self.maps = {}  # variant -> {"blocks": n, "free": [...], "set": [...]}
+        self.master = {}
+        for kind, f, text in results["records"]:
+            if kind == "read":
+                key = (f["profile"], f["variant"], f["what"])
+                self.reads.setdefault(key, []).append((float(f["secs"]), int(f["read_reqs"])))
+            elif kind == "defrag":
+                self.defrag[(f["profile"], f["variant"])] = f
+            elif kind == "copy":
+                self.copy[(f["profile"], f["what"])] = f
+            elif kind == "layout":
+                self.layout[(f["profile"], f["variant"])] = f
+            elif kind == "growth" and f.get("extents"):
+                self.growth.append(f)
+            elif kind == "master":
+                self.master = f
+            elif kind == "map":
+                words = text.split()
+                m = self.maps.setdefault(f["variant"], {"blocks": 0, "free": [], "set": []})
+                if words[1] == "blocks":
+                    m["blocks"], m["bs"] = int(words[2]), int(words[3])
+                else:
+                    m[words[1]].append((int(words[2]), int(words[3])))
+
+    def profiles(self):
+        return [p for p in ("hdd", "ssd") if any(k[0] == p for k in self.reads)]
+
+    def read(self, profile, variant, what):
+        """(median, min, max, median requests) or None."""
+        runs = self.reads.get((profile, variant, what))
+        if not runs:
+            return None
+        secs = [s for s, _ in runs]
+        return (statistics.median(secs), min(secs), max(secs),
+                statistics.median(r for _, r in runs))
+
+
+def fmt_read(d, profile, variant, what):
+    x = d.read(profile, variant, what)
+    if x is None:
+        return "-"
+    ideal = d.read(profile, "ideal", what)
+    ratio = f" ({x[0] / ideal[0]:.1f}x)" if ideal and ideal[0] > 0 else ""
+    spread = f" [{x[1]:.2f}-{x[2]:.2f}]" if x[2] > x[1] else ""
+    return f"{x[0]:.2f}{spread}{ratio}, {x[3]:.0f} req"
+
+
+def main_table(d):
+    profiles = d.profiles()
+    head = ["variant"] + [f"{p.upper()} {w} s" for p in profiles for w in ("set", "big")]
+    rows = [head, ["---"] * len(head)]
+    for v in VARIANTS:
+        rows.append([VARIANT_NAMES[v]] + [fmt_read(d, p, v, w) for p in profiles
+                                          for w in ("set", "big")])
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def cost_table(d):
+    profiles = d.profiles()
+    head = ["variant"] + [f"{p.upper()} {c}" for p in profiles for c in ("s", "MiB read/written")]
+    rows = [head, ["---"] * len(head)]
+    for v in VARIANTS[1:-1]:
+        row = [VARIANT_NAMES[v]]
+        for p in profiles:
+            f = d.defrag.get((p, v))
+            row += ["-", "-"] if f is None else [
+                f["secs"], f"{f['read_mib']} / {f['written_mib']}"]
+        rows.append(row)
+    for what in ("set", "big"):
+        row = [f"copy bound: cat of the {what} into one new file + sync"]
+        for p in profiles:
+            f = d.copy.get((p, what))
+            row += ["-", "-"] if f is None else [
+                f["secs"], f"{f['read_mib']} / {f['written_mib']}"]
+        rows.append(row)
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def extents_table(d):
+    profiles = d.profiles()
+    head = ["variant"] + [f"{p.upper()} extents set / big" for p in profiles]
+    rows = [head, ["---"] * len(head)]
+    for v in VARIANTS:
+        row = [VARIANT_NAMES[v]]
+        for p in profiles:
+            f = d.layout.get((p, v))
+            row.append("-" if f is None else f"{f['set_extents']} / {f['big_extents']}")
+        rows.append(row)
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def unit_table(d):
+    rows = [["move unit (pages)", "HDD s", "MiB read/written", "write requests",
+             "big files' extents after"], ["---"] * 5]
+    for u in ("0", "4", "8"):
+        f = d.defrag.get(("hdd", f"unit-{u}"))
+        lay = d.layout.get(("hdd", f"unit-{u}"), {})
+        if f:
+            rows.append([str(1 << int(u)), f["secs"], f"{f['read_mib']} / {f['written_mib']}",
+                         f["write_reqs"], lay.get("big_extents", "-")])
+    f = d.defrag.get(("hdd", "files-module"))
+    if f:
+        rows.append(["2048 (default)", f["secs"], f"{f['read_mib']} / {f['written_mib']}",
+                     f["write_reqs"], d.layout.get(("hdd", "files-module"), {}).get(
+                         "big_extents", "-")])
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def slope(xs, ys):
+    """The log-log slope between the two largest points: 1 is linear."""
+    pts = [(x, y) for x, y in zip(xs, ys) if x > 0 and y > 0]
+    if len(pts) < 2:
+        return None
+    (x1, y1), (x2, y2) = pts[-2], pts[-1]
+    return math.log(y2 / y1) / math.log(x2 / x1)
+
+
+def growth_word(s):
+    if s is None:
+        return "n/a"
+    word = "linear" if 0.8 <= s <= 1.2 else ("sublinear" if s < 0.8 else "superlinear")
+    return f"{word} (log-log slope {s:.2f})"
+
+
+def growth_tables(d):
+    host = d.r["host_growth"]
+    lines = []
+    if host:
+        rows = [["files", "-c s", "-c RSS MiB", "per-file s", "per-file RSS MiB",
+                 "-r s", "-r RSS MiB"], ["---"] * 7]
+        for g in host:
+            row = [str(g["files"])]
+            for k in ("check", "per-file", "colocate"):
+                row += [f"{g[k]['secs']:.2f}", f"{g[k]['rss_kib'] / 1024:.1f}"]
+            rows.append(row)
+        lines.append("\n".join("| " + " | ".join(r) + " |" for r in rows))
+        n = [g["files"] for g in host]
+        for k, name in (("check", "-c"), ("per-file", "per-file"), ("colocate", "-r")):
+            lines.append(f"* `{name}`: time {growth_word(slope(n, [g[k]['secs'] for g in host]))}, "
+                         f"peak RSS {growth_word(slope(n, [g[k]['rss_kib'] for g in host]))}")
+    if d.growth:
+        rows = [["extents before", "after", "blocks (1 KiB)", "module s"], ["---"] * 4]
+        for g in d.growth:
+            rows.append([g["extents"], g["after"], g["blocks"], g["secs"]])
+        lines.append("\n".join("| " + " | ".join(r) + " |" for r in rows))
+        e = [int(g["extents"]) for g in d.growth]
+        lines.append("* module time against extents, same file size: "
+                     + growth_word(slope(e, [float(g["secs"]) for g in d.growth])))
+    return "\n\n".join(lines)
+
+
+def plot_reads(d, out):
+    profiles = d.profiles()
+    fig, axes = plt.subplots(1, len(profiles), figsize=(6 * len(profiles), 4.5), squeeze=False)
+    for ax, p in zip(axes[0], profiles):
+        width = 0.38
+        for i, what in enumerate(("set", "big")):
+            vals = [d.read(p, v, what) for v in VARIANTS]
+            med = [x[0] if x else 0 for x in vals]
+            err = [[x[0] - x[1] if x else 0 for x in vals], [x[2] - x[0] if x else 0 for x in vals]]
+            xs = [j + (i - 0.5) * width for j in range(len(VARIANTS))]
+            ax.bar(xs, med, width, yerr=err, capsize=3,
+                   label="the set, in read order" if what == "set" else "the big files")
+        ax.set_xticks(range(len(VARIANTS)), VARIANTS, rotation=35, ha="right")
+        ax.set_ylabel("cold read, seconds (median, min-max)")
+        ax.set_title(f"{p.upper()} profile")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "read-times.png"), dpi=110)
+    plt.close(fig)
+
+
+def plot_cost(d, out):
+    profiles = d.profiles()
+    fig, axes = plt.subplots(1, len(profiles), figsize=(6 * len(profiles), 4.5), squeeze=False)
+    vs = VARIANTS[1:-1]
+    for ax, p in zip(axes[0], profiles):
+        secs = [float(d.defrag[(p, v)]["secs"]) if (p, v) in d.defrag else 0 for v in vs]
+        ax.bar(range(len(vs)), secs, color="tab:purple")
+        bound = sum(float(d.copy[(p, w)]["secs"]) for w in ("set", "big") if (p, w) in d.copy)
+        ax.axhline(bound, color="black", linestyle="--",
+                   label=f"copy bound, set + big files ({bound:.1f} s)")
+        ax.set_xticks(range(len(vs)), vs, rotation=35, ha="right")
+        ax.set_ylabel("defragmentation wall time, s")
+        ax.set_title(f"{p.upper()} profile")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "defrag-cost.png"), dpi=110)
+    plt.close(fig)
+
+
+def plot_growth(d, out):
+    host = d.r["host_growth"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    if host:
+        n = [g["files"] for g in host]
+        for k, name in (("check", "-c"), ("per-file", "per-file"), ("colocate", "-r")):
+            axes[0].loglog(n, [g[k]["secs"] for g in host], "o-", label=name)
+            axes[1].loglog(n, [g[k]["rss_kib"] / 1024 for g in host], "o-", label=name)
+        axes[0].set(xlabel="files", ylabel="tool wall time, s", title="tool time (host, MOVE_EXT)")
+        axes[1].set(xlabel="files", ylabel="peak RSS, MiB", title="tool memory")
+        axes[0].legend()
+        axes[1].legend()
+    if d.growth:
+        e = [int(g["extents"]) for g in d.growth]
+        axes[2].loglog(e, [float(g["secs"]) for g in d.growth], "o-", color="tab:red")
+        axes[2].set(xlabel="extents before (same file size)", ylabel="module wall time, s",
+                    title="EXT4_IOC_DEFRAG (guest, TCG)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "growth.png"), dpi=110)
+    plt.close(fig)
+
+
+def plot_maps(d, out):
+    """The disk block by block, folded into rows: set, other, free."""
+    names = [v for v in ("none", "e2fsprogs", "r-module", "r-move-ext") if v in d.maps]
+    if not names:
+        return
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.6), squeeze=False)
+    cmap = ListedColormap(["#bbbbbb", "white", "#d62728"])
+    for ax, v in zip(axes[0], names):
+        m = d.maps[v]
+        # statvfs leaves out the metadata's blocks: the disk's size counts.
+        total = max(m["blocks"], (d.r["params"]["fs_mib"] << 20) // m["bs"])
+        cols = 512 if total > 65536 else 256
+        rows = -(-total // cols)
+        cells = [0] * (rows * cols)
+        for kind, value in (("free", 1), ("set", 2)):
+            for start, length in m[kind]:
+                for b in range(start, min(start + length, total)):
+                    cells[b] = value
+        grid = [cells[r * cols:(r + 1) * cols] for r in range(rows)]
+        ax.imshow(grid, cmap=cmap, vmin=0, vmax=2, interpolation="nearest", aspect="auto")
+        ax.set_title(f"{v}\nred: the set, white: free, grey: other", fontsize=9)
+        ax.set_xlabel(f"block % {cols}")
+        ax.set_ylabel(f"block / {cols}")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "block-map.png"), dpi=110)
+    plt.close(fig)
+
+
+def write(results, out):
+    d = Data(results)
+    plot_reads(d, out)
+    plot_cost(d, out)
+    plot_growth(d, out)
+    plot_maps(d, out)
+    p = results["params"]
+    prof = results["profiles"]
+    table = main_table(d)
+    doc = f"""# e4defrag benchmark ({results['size']})
+
+Image: seed {p['seed']}, {p['fs_mib']} MiB ext4 (4 KiB blocks), a set of
+{p['files']} small files in 24 directories read in a seeded order, and
+{p['bigs']} big files of {p['big_mib']} MiB; {p['runs']} cold read(s) per
+variant. Master image built in {d.master.get('secs', '?')} s: the set in
+{d.master.get('set_extents', '?')} extents, the big files in
+{d.master.get('big_extents', '?')}. Guest boot {results.get('guest_secs', '-')} s,
+everything {results['total_secs']} s.
+
+Disks (QEMU block throttling): HDD {prof['hdd']['iops']} IOPS and
+{prof['hdd']['bps'] // 1000000} MB/s, SSD {prof['ssd']['iops']} IOPS and
+{prof['ssd']['bps'] // 1000000} MB/s. Each request costs 1/IOPS of a second
+whatever its size and whatever the distance from the last one: the model
+counts requests, not seeks (see Documentation/ext4-defrag/benchmark.rst).
+
+## Cold reads: seconds (median [min-max]) (ratio to ideal), requests
+
+{table}
+
+![read times](read-times.png)
+
+## Extents after each variant
+
+{extents_table(d)}
+
+## Cost of defragmenting
+
+{cost_table(d)}
+
+![defrag cost](defrag-cost.png)
+
+### Move units on the HDD profile (the big files, module)
+
+{unit_table(d)}
+
+## How cost grows
+
+{growth_tables(d)}
+
+![growth](growth.png)
+
+## Block map of the set (HDD profile)
+
+![block map](block-map.png)
+"""
+    if results["errors"]:
+        doc += "\n## Errors\n\n" + "\n".join(f"* {e}" for e in results["errors"]) + "\n"
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write(doc)
+    return "\n\n".join([table, cost_table(d), unit_table(d), growth_tables(d)])
