@@ -414,6 +414,9 @@ fn is_hole(inode: &Inode<'_>, range: BlockRange) -> Result<bool> {
     Ok(true)
 }
 
+/// Read ahead of the move steps at least this much (bytes).
+const READ_AHEAD_BYTES: u64 = 4 << 20;
+
 /// Consecutive `EBUSY` answers of a move step tolerated, and the wait
 /// after each: a writer keeps a page busy for moments, not seconds.
 const MAX_BUSY_RETRIES: u32 = 50;
@@ -550,6 +553,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     let mut res = Ok(());
     let mut busy = 0;
     let mut step_runs = KVec::new();
+    let mut read_ahead_end = lblk;
     while lblk < data_end {
         if ext4::signal_pending() {
             res = Err(EINTR);
@@ -573,6 +577,16 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
                 break;
             }
         };
+        // ext4 reads a page it moves but finds not cached block by block,
+        // a request each: read what the next steps move ahead, in large
+        // requests (on a hard disk, 2048 requests for 8 MiB otherwise).
+        if lblk >= read_ahead_end {
+            read_ahead_end = (lblk + step.max(READ_AHEAD_BYTES >> blkbits)).min(data_end);
+            file.read_ahead(
+                (lblk << blkbits) as i64,
+                ((read_ahead_end - lblk) << blkbits) as i64,
+            );
+        }
         let recorded = match record_donor_runs(&donor.inode(), at, lblk, lblk + len, &mut step_runs)
         {
             Ok(n) => n,

@@ -16,6 +16,10 @@ use kernel::{
 const FMODE_READ: u32 = 0x1;
 const FMODE_WRITE: u32 = 0x2;
 
+/// `POSIX_FADV_WILLNEED` (`include/uapi/linux/fadvise.h`; not in the
+/// bindings, a plain define).
+const POSIX_FADV_WILLNEED: i32 = 3;
+
 /// A file ext4 handed to the module, borrowed for one ioctl call.
 ///
 /// # Invariants
@@ -52,6 +56,43 @@ impl<'a> File<'a> {
         // SAFETY: the inode of an open file (type invariant) is a valid
         // ext4 inode; the call takes what locks it needs.
         to_result(unsafe { bindings::ext4_hook_write_back(self.inode().ptr.as_ptr(), start, end) })
+    }
+
+    /// Starts reading bytes `start..start + len` of the file into the page
+    /// cache (`POSIX_FADV_WILLNEED`), in calls of at most what one
+    /// read-ahead call reads (`force_page_cache_ra` caps each at the
+    /// larger of the read-ahead window and the device's largest request),
+    /// so that each call is one large request. Only advice, so its errors
+    /// are of no use.
+    pub(crate) fn read_ahead(&self, start: i64, len: i64) {
+        let chunk = (self.read_ahead_max_pages() << bindings::PAGE_SHIFT) as i64;
+        let end = start.saturating_add(len);
+        let mut at = start;
+        while at < end {
+            let n = chunk.min(end - at);
+            // SAFETY: `ptr` is a valid open file (type invariant); the call
+            // takes what locks it needs and keeps no reference to the file.
+            let _ = unsafe { bindings::vfs_fadvise(self.ptr.as_ptr(), at, n, POSIX_FADV_WILLNEED) };
+            at += n;
+        }
+    }
+
+    /// The pages one read-ahead call reads at most: the larger of its
+    /// device's read-ahead window and largest request.
+    fn read_ahead_max_pages(&self) -> u64 {
+        // SAFETY: `ptr` is a valid open file (type invariant); its inode
+        // and the inode's superblock live while it is open, and a mounted
+        // superblock's `s_bdi` is set (or null, which is checked); both
+        // counts are plain integers, read once.
+        let (ra, io) = unsafe {
+            let bdi = (*(*(*self.ptr.as_ptr()).f_inode).i_sb).s_bdi;
+            if bdi.is_null() {
+                (0, 0)
+            } else {
+                ((*bdi).ra_pages, (*bdi).io_pages)
+            }
+        };
+        (ra.max(io) as u64).max(1)
     }
 
     /// Whether the file was opened for both reading and writing.

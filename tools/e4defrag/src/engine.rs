@@ -206,10 +206,17 @@ fn move_stretches(
     progress: &ProgressBar,
 ) -> Result<u64, Error> {
     let mut moved = 0;
+    let bs = file.metadata().map_or(4096, |m| m.blksize());
+    let chunk = file
+        .metadata()
+        .map_or(128 << 10, |m| moveext::read_ahead_chunk(m.dev()));
     for (start, end, to) in pieces {
         let mut at = start;
         while at < end {
             let len = MOVE_CHUNK.min(end - at);
+            // ext4 reads a page it moves but finds not cached block by
+            // block, a request each: read the chunk ahead in large ones.
+            moveext::read_ahead(file, at, len, bs, chunk);
             let n = moveext::move_ext(file, donor, at, to + (at - start), len)
                 .map_err(Error::sys(path, "EXT4_IOC_MOVE_EXT"))?;
             moved += n;

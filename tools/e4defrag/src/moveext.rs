@@ -3,7 +3,7 @@
 
 use nix::{
     errno::Errno,
-    fcntl::{fallocate, FallocateFlags, OFlag},
+    fcntl::{fallocate, posix_fadvise, FallocateFlags, OFlag, PosixFadviseAdvice},
 };
 use std::{
     fs::{File, OpenOptions},
@@ -47,6 +47,58 @@ pub fn move_ext(
     // number encodes; the kernel only reads and writes its fields.
     unsafe { ext4_ioc_move_ext(orig.as_raw_fd(), &mut req) }?;
     Ok(req.moved_len)
+}
+
+/// The most one read-ahead call reads for files on the device `dev`, in
+/// bytes: the kernel caps `POSIX_FADV_WILLNEED` at the larger of the
+/// read-ahead window (`read_ahead_kb`) and the largest request
+/// (`max_sectors_kb`) of the disk. 128 KiB (the usual window) when sysfs
+/// does not say.
+pub fn read_ahead_chunk(dev: u64) -> u64 {
+    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
+    let kib = |name: &str| {
+        // A whole disk has queue/; a partition's is its parent's.
+        ["queue", "../queue"].iter().find_map(|q| {
+            std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/{q}/{name}"))
+                .ok()?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+    };
+    let most = kib("read_ahead_kb")
+        .unwrap_or(0)
+        .max(kib("max_sectors_kb").unwrap_or(0));
+    if most == 0 {
+        128 << 10
+    } else {
+        most << 10
+    }
+}
+
+/// Asks the kernel to read `len` blocks of `file` from logical block
+/// `start` into the page cache (`POSIX_FADV_WILLNEED`) in calls of
+/// `chunk` bytes (see [`read_ahead_chunk`]), so that a move that follows
+/// finds them there instead of reading them a page (one request) at a
+/// time. Only advice: errors are ignored.
+pub fn read_ahead(file: &File, start: u64, len: u64, block_size: u64, chunk: u64) {
+    let (Ok(mut at), Ok(end), Ok(chunk)) = (
+        i64::try_from(start * block_size),
+        i64::try_from((start + len) * block_size),
+        i64::try_from(chunk.max(block_size)),
+    ) else {
+        return;
+    };
+    while at < end {
+        let n = chunk.min(end - at);
+        let _ = posix_fadvise(
+            file.as_raw_fd(),
+            at,
+            n,
+            PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+        );
+        at += n;
+    }
 }
 
 /// An unnamed donor file in `dir` (`O_TMPFILE`): it never shows up in the
