@@ -32,12 +32,38 @@ pub struct Cli {
     #[arg(long, value_name = "LISTFILE", requires = "colocate")]
     pub order: Option<PathBuf>,
 
+    /// With -r --order: the set is exactly the regular files the list
+    /// names under DIR (on its filesystem), in list order; nothing else
+    /// under DIR moves and DIR is not walked. For boot files spread over
+    /// /usr, /etc and more: -r --order LIST --only-listed /.
+    #[arg(long, requires = "order")]
+    pub only_listed: bool,
+
     /// Report fragmentation only: extents now/best, ratio and score as
     /// e2fsprogs' e4defrag -c computes them, the worst files, and for
     /// directories and devices the read-order discontinuities and the
     /// filesystem's free space (runs, largest, histogram; as root).
     #[arg(short = 'c', long = "check")]
     pub check: bool,
+
+    /// Record a read order instead of moving anything: the regular files
+    /// of the one TARGET's filesystem (a mount point or device) in the
+    /// order they are first opened, each once, one path per line into
+    /// LISTFILE (what --order reads), for --time-limit or until SIGINT or
+    /// SIGTERM. Uses fanotify: needs CAP_SYS_ADMIN.
+    #[arg(
+        long,
+        value_name = "LISTFILE",
+        conflicts_with_all = ["colocate", "check", "map", "free_space", "dry_run"]
+    )]
+    pub record: Option<PathBuf>,
+
+    /// With -c: also draw the filesystem of the first target as an SVG
+    /// grid (a row per block group), cells coloured by the target's
+    /// files, other files and metadata, and free space (needs
+    /// CAP_SYS_ADMIN for the free space).
+    #[arg(long, value_name = "FILE.svg", requires = "check")]
+    pub disk_map: Option<PathBuf>,
 
     /// Print every file, not only the ones moved or failed.
     #[arg(short, long)]
@@ -84,6 +110,24 @@ pub struct Cli {
         conflicts_with = "colocate"
     )]
     pub min_extents: u32,
+
+    /// Stop between files once DURATION (90s, 30m, 2h 30m; a bare number
+    /// is seconds) has passed, and note in --state where each directory
+    /// or device walk stopped: the next run with --time-limit goes on
+    /// from there, and starts over once a walk was finished. A -r set is
+    /// not split; at least one file or set is handled per run.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub time_limit: Option<std::time::Duration>,
+
+    /// Where --time-limit keeps where runs stopped.
+    #[arg(long, value_name = "FILE", default_value = e4defrag::unattended::DEFAULT_STATE)]
+    pub state: PathBuf,
+
+    /// Move at most RATE megabytes (10^6 bytes) per second on average,
+    /// pausing after a file that got ahead: a daytime run leaves the disk
+    /// to others. A file's own move is not slowed.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub max_rate: Option<f64>,
 
     /// With the module: when no free run holds a -r set (or a file the
     /// free space could hold in fewer extents), clear a region for it
@@ -161,9 +205,39 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("not a usable size: {text}"))
 }
 
+/// A duration: `humantime`'s forms (90s, 30m, 2h 30m, 1day), or a bare
+/// number of seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("not a duration: {text} ({e})"))
+}
+
+/// A rate in MB/s: a positive number.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        _ => Err(format!("not a rate: {text} (MB/s, a positive number)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_duration, parse_rate, parse_size};
+    use std::time::Duration;
+
+    #[test]
+    fn durations_and_rates() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2h 30m"), Ok(Duration::from_secs(9000)));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_rate("2.5"), Ok(2.5));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("-1").is_err());
+        assert!(parse_rate("inf").is_err());
+    }
 
     #[test]
     fn sizes() {

@@ -56,6 +56,12 @@ nix::ioctl_readwrite_bad!(
 /// `file` is on (its data device), ascending and joined where ext4
 /// reports them cut at block group ends.
 pub fn free_runs(file: &impl AsRawFd, block_size: u64) -> Result<Vec<Run>, Errno> {
+    free_runs_and_end(file, block_size).map(|(runs, _)| runs)
+}
+
+/// [`free_runs`], and where the filesystem's last record ends (its size
+/// in blocks, metadata included).
+pub fn free_runs_and_end(file: &impl AsRawFd, block_size: u64) -> Result<(Vec<Run>, u64), Errno> {
     // GETFSMAP names devices as stat() does (new_encode_dev).
     let dev = fstat(file.as_raw_fd())?.st_dev as u32;
     let mut req = Box::new(Request {
@@ -74,6 +80,7 @@ pub fn free_runs(file: &impl AsRawFd, block_size: u64) -> Result<Vec<Run>, Errno
     };
     let mut joiner = RunJoiner::default();
     let mut out = Vec::new();
+    let mut end = 0;
     loop {
         req.head.count = BATCH as u32;
         req.head.entries = 0;
@@ -82,6 +89,9 @@ pub fn free_runs(file: &impl AsRawFd, block_size: u64) -> Result<Vec<Run>, Errno
         unsafe { fs_ioc_getfsmap(file.as_raw_fd(), &mut *req) }?;
         let n = (req.head.entries as usize).min(BATCH);
         for r in &req.recs[..n] {
+            if r.device == dev {
+                end = end.max((r.physical + r.length) / block_size);
+            }
             if r.device == dev && r.owner == OWN_FREE {
                 let run = Run {
                     start: r.physical / block_size,
@@ -96,5 +106,5 @@ pub fn free_runs(file: &impl AsRawFd, block_size: u64) -> Result<Vec<Run>, Errno
         }
     }
     out.extend(joiner.finish());
-    Ok(out)
+    Ok((out, end))
 }

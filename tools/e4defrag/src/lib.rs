@@ -8,6 +8,7 @@
 pub mod blockmap;
 pub mod consolidate;
 pub mod defrag;
+pub mod diskmap;
 pub mod engine;
 pub mod error;
 pub mod ext4fs;
@@ -19,10 +20,12 @@ pub mod mounts;
 pub mod moveext;
 pub mod output;
 pub mod readtime;
+pub mod record;
 pub mod report;
 pub mod roomplan;
 pub mod score;
 pub mod setplan;
+pub mod unattended;
 pub mod walk;
 
 /// The placement plan (where data goes, from the free space there is),

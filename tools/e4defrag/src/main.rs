@@ -7,16 +7,17 @@ mod cli;
 use clap::Parser;
 use cli::{BackendArg, Cli};
 use e4defrag::{
-    blockmap, consolidate,
+    blockmap, consolidate, diskmap,
     engine::{self, Backend, FileReport, SetReport, Status},
     error::Error,
     ext4fs, fsmap,
     layout::Layout,
     makeroom,
     mounts::{self, Mount},
-    output,
+    output, record,
     report::{self, Check},
     score::Geometry,
+    unattended::{self, Deadline, Pacer, ResumeState},
     walk::{self, Target},
 };
 use indicatif::{ProgressBar, ProgressStyle};
@@ -69,6 +70,8 @@ struct Outcome {
     files: Vec<FileReport>,
     sets: Vec<SetReport>,
     totals: Totals,
+    /// `--time-limit` stopped the run before its end.
+    time_limit_reached: bool,
 }
 
 #[derive(Default, serde::Serialize)]
@@ -144,7 +147,11 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                 }
             }
             Target::Dir(dir) => {
-                let (mut files, errors) = walk::files_under(&dir, mounts);
+                let (mut files, errors) = if cli.only_listed {
+                    (Vec::new(), Vec::new())
+                } else {
+                    walk::files_under(&dir, mounts)
+                };
                 out.files
                     .extend(errors.iter().map(|e| FileReport::failed(&dir, e)));
                 if !cli.colocate {
@@ -159,7 +166,11 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                 if let Some(list) = &cli.order {
                     match std::fs::read_to_string(list) {
                         Ok(text) => {
-                            let (ordered, summary, ignored) = walk::apply_order(&dir, files, &text);
+                            let (ordered, summary, ignored) = if cli.only_listed {
+                                walk::listed_files(&dir, &text)
+                            } else {
+                                walk::apply_order(&dir, files, &text)
+                            };
                             files = ordered;
                             if cli.verbose {
                                 for (p, why) in ignored {
@@ -314,6 +325,12 @@ fn show(cli: &Cli, pb: &ProgressBar, r: &FileReport, ctx: Context) {
     }
 }
 
+/// The bytes `r` moved, for the pace limit.
+fn moved_bytes(path: &Path, r: &FileReport) -> u64 {
+    let bs = std::fs::metadata(path).map_or(4096, |m| m.blksize());
+    r.moved_blocks * bs
+}
+
 fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
     let total: u64 = jobs
         .iter()
@@ -329,30 +346,66 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
         max_evacuate: cli.max_evacuate,
         min_extents: cli.min_extents,
     };
+    let deadline = Deadline::new(cli.time_limit);
+    let mut state = ResumeState::default();
+    if cli.time_limit.is_some() {
+        match ResumeState::load(&cli.state) {
+            Ok(s) => state = s,
+            Err(e) => output::warn(&format!(
+                "{}: cannot read the resume state ({e}); starting from the beginning",
+                cli.state.display()
+            )),
+        }
+    }
+    let mut pacer = Pacer::new(cli.max_rate.map(|r| r * 1e6));
+    // Every run handles at least one file, so that runs shorter than a
+    // file still get through a device.
+    let mut handled = 0u64;
     let mut done_blocks = 0;
-    for p in jobs {
+    'jobs: for p in jobs {
         match &p.job {
             Job::Single(_) | Job::Walk { .. } => {
-                let ctx = match p.job {
-                    Job::Single(_) => Context::Single,
-                    _ => Context::Walk,
+                let (ctx, target) = match &p.job {
+                    Job::Walk { target, .. } => (Context::Walk, Some(target)),
+                    _ => (Context::Single, None),
                 };
-                for path in p.job.files() {
+                let mut files = p.job.files();
+                if let Some(t) = target.filter(|_| cli.time_limit.is_some()) {
+                    files = unattended::after(files, state.last(t));
+                }
+                for path in files {
+                    if handled > 0 && deadline.passed() {
+                        out.time_limit_reached = true;
+                        break 'jobs;
+                    }
                     pb.set_position(done_blocks);
                     pb.set_message(path.display().to_string());
                     let r = engine::defrag_path(path, p.backend, &p.geometry, &opts, &pb);
                     done_blocks += stat_blocks(path);
                     show(cli, &pb, &r, ctx);
+                    pacer.moved(moved_bytes(path, &r));
                     out.files.push(r);
+                    handled += 1;
+                    if let Some(t) = target {
+                        state.stopped(t, path);
+                    }
+                }
+                if let Some(t) = target {
+                    state.finished(t);
                 }
             }
             Job::Set { dir, files, order } => {
+                if handled > 0 && deadline.passed() {
+                    out.time_limit_reached = true;
+                    break;
+                }
                 pb.set_position(done_blocks);
                 match engine::colocate(dir, files, p.backend, &opts, &pb) {
                     Ok((reports, mut set)) => {
                         set.order.clone_from(order);
                         for r in &reports {
                             show(cli, &pb, r, Context::Set);
+                            pacer.moved(moved_bytes(&r.path, r));
                         }
                         if !cli.json {
                             pb.suspend(|| output::line(&set_line(&set)));
@@ -366,11 +419,28 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
                         out.files.push(r);
                     }
                 }
+                handled += 1;
                 done_blocks += files.iter().map(|f| stat_blocks(f)).sum::<u64>();
             }
         }
     }
     pb.finish_and_clear();
+    // A dry run moved nothing: the next real run starts where this began.
+    if cli.time_limit.is_some() && !cli.dry_run {
+        if let Err(e) = state.save(&cli.state) {
+            output::warn(&format!(
+                "{}: cannot keep the resume state: {e}",
+                cli.state.display()
+            ));
+        }
+        if out.time_limit_reached && !cli.json {
+            output::warn(&format!(
+                "time limit reached after {handled} file(s); the next run with \
+                 --time-limit goes on from there (state in {})",
+                cli.state.display()
+            ));
+        }
+    }
 }
 
 /// Adds the free space of the filesystem holding `files` to `check`,
@@ -399,6 +469,9 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
     let mut check = Check::default();
     let mut free_seen = Vec::new();
     let mut from_sb = true;
+    // For --disk-map: the first file's filesystem, and every extent.
+    let mut map: Option<(PathBuf, Geometry, u64)> = None;
+    let mut extents = Vec::new();
     for p in jobs {
         from_sb &= p.geometry.from_superblock;
         let mut layouts = Vec::new();
@@ -413,6 +486,10 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
             match layout {
                 Ok(l) => {
                     check.add_file(path.clone(), &l, &p.geometry);
+                    if map.is_none() {
+                        map = Some((path.clone(), p.geometry, block_size));
+                    }
+                    extents.extend(l.runs.iter().map(|r| (r.pblk, r.len)));
                     layouts.push(l);
                 }
                 Err(e) => {
@@ -431,6 +508,14 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
         check.add_set(target.clone(), &layouts, block_size);
         add_free_space(&mut check, target, p.job.files(), &mut free_seen);
     }
+    if let (Some(svg), Some((first, geometry, bs))) = (&cli.disk_map, &map) {
+        if let Err(e) = write_disk_map(svg, first, geometry, *bs, &extents) {
+            if !cli.json {
+                output::warn(&e.to_string());
+            }
+            out.files.push(FileReport::failed(svg, &e));
+        }
+    }
     let failed = out
         .files
         .iter()
@@ -438,6 +523,34 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
         .count();
     check.finish(from_sb, failed as u64);
     check
+}
+
+/// `--disk-map`: draws the filesystem `first` is on, the target's
+/// `extents` in it, into the SVG file `svg`.
+fn write_disk_map(
+    svg: &Path,
+    first: &Path,
+    geometry: &Geometry,
+    block_size: u64,
+    extents: &[(u64, u64)],
+) -> Result<(), Error> {
+    let file = File::open(first).map_err(Error::io(first, "open"))?;
+    let (free, end) =
+        fsmap::free_runs_and_end(&file, block_size).map_err(|errno| Error::Refused {
+            path: svg.into(),
+            reason: format!(
+                "the disk map needs the free space from FS_IOC_GETFSMAP \
+                 (CAP_SYS_ADMIN): {errno}"
+            ),
+        })?;
+    let grid = diskmap::Grid::new(end, geometry.blocks_per_group, extents, &free);
+    let title = format!(
+        "{}: {} blocks of {block_size} bytes, {} per cell",
+        first.display(),
+        end,
+        grid.per_cell
+    );
+    std::fs::write(svg, grid.svg(&title)).map_err(Error::io(svg, "write"))
 }
 
 fn map_all(cli: &Cli) -> ExitCode {
@@ -628,6 +741,83 @@ fn output_failed(summary: impl FnOnce() -> String) -> bool {
     }
 }
 
+/// `--record LIST`: the read order of the one target's filesystem into
+/// LIST; exit 1 when it could not record or write the list.
+fn record_to(cli: &Cli, mounts: &[Mount], list: &Path) -> ExitCode {
+    let result = (|| {
+        let [target] = cli.paths.as_slice() else {
+            return Err(Error::Refused {
+                path: list.into(),
+                reason: "--record watches one filesystem: name one mount point or device".into(),
+            });
+        };
+        let mount = match walk::classify(target, mounts)? {
+            Target::Dir(d) => d,
+            Target::Device { mount, .. } => mount,
+            Target::File(_) => {
+                return Err(Error::Refused {
+                    path: target.clone(),
+                    reason: "--record takes a mount point, directory or device".into(),
+                })
+            }
+        };
+        let handle = File::open(&mount).map_err(Error::io(&mount, "open"))?;
+        ext4fs::block_size(&handle, &mount)?;
+        let deadline = Deadline::new(cli.time_limit);
+        let rec = record::record(&mount, deadline, || {
+            output::warn(&format!(
+                "recording the files opened on {}{}; SIGINT or SIGTERM ends it",
+                mount.display(),
+                cli.time_limit
+                    .map(|l| format!(" for {}", humantime::format_duration(l)))
+                    .unwrap_or_default()
+            ));
+        })?;
+        let mut text = Vec::new();
+        for f in &rec.files {
+            text.extend_from_slice(f.as_os_str().as_encoded_bytes());
+            text.push(b'\n');
+        }
+        std::fs::write(list, text).map_err(Error::io(list, "write"))?;
+        Ok(rec)
+    })();
+    match result {
+        Ok(rec) => {
+            if cli.json {
+                match serde_json::to_string_pretty(&serde_json::json!({ "record": rec })) {
+                    Ok(s) => output::line(&s),
+                    Err(e) => output::warn(&format!("cannot write JSON: {e}")),
+                }
+            } else {
+                output::line(&format!(
+                    "{}: {} files recorded ({} open events, {} left out: not regular, \
+                     another filesystem, deleted or our own)",
+                    list.display(),
+                    rec.files.len(),
+                    rec.events,
+                    rec.left_out
+                ));
+            }
+            if rec.overflows > 0 {
+                output::warn(&format!(
+                    "the fanotify event queue overflowed {} time(s): events were lost, \
+                     the list may miss files",
+                    rec.overflows
+                ));
+            }
+            if output_failed(|| format!("{} files recorded", rec.files.len())) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            output::warn(&e.to_string());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.map {
@@ -636,6 +826,9 @@ fn main() -> ExitCode {
     let mounts = mounts::read().unwrap_or_default();
     if cli.free_space {
         return free_space_all(&cli, &mounts);
+    }
+    if let Some(list) = &cli.record {
+        return record_to(&cli, &mounts, list);
     }
     let mut out = Outcome {
         dry_run: cli.dry_run,

@@ -495,6 +495,264 @@ fn colocating_in_the_order_of_a_list() {
     img.fsck();
 }
 
+/// Physical `(block, length)` of each extent of `path`.
+fn physical(path: &Path) -> Vec<(u64, u64)> {
+    let f = File::open(path).unwrap();
+    let l = e4defrag::layout::Layout::of(&f, BLOCK as u64).unwrap();
+    l.runs.iter().map(|r| (r.pblk, r.len)).collect()
+}
+
+#[test]
+fn colocating_only_the_listed_files() {
+    let img = Image::new(64);
+    let a = scattered_dir(&img, "usr", 60);
+    let b = scattered_dir(&img, "etc", 60);
+    // A boot list: every other file of each directory, interleaved, plus
+    // an entry outside the mount's files and one missing.
+    let listed: Vec<&(PathBuf, Vec<u8>)> = a
+        .iter()
+        .zip(&b)
+        .step_by(2)
+        .flat_map(|(x, y)| [x, y])
+        .collect();
+    let mut list: String = listed
+        .iter()
+        .map(|(p, _)| format!("{}\n", p.display()))
+        .collect();
+    list += "/proc/version\nusr/missing\n";
+    let list_path = img.path("boot.list");
+    fs::write(&list_path, list).unwrap();
+    let l = list_path.to_str().unwrap();
+    let root = img.path("");
+    let root = root.to_str().unwrap();
+    let others: Vec<&(PathBuf, Vec<u8>)> =
+        a.iter().chain(&b).filter(|f| !listed.contains(f)).collect();
+    let where_before: Vec<_> = others.iter().map(|(p, _)| physical(p)).collect();
+    let listed_args = ["-r", "--order", l, "--only-listed", root];
+    let before = discontinuities(&listed_args);
+    assert!(before >= 40, "only {before} discontinuities to start");
+
+    let mut args = vec!["-r", "--backend", "move-ext"];
+    args.extend_from_slice(&listed_args[1..]);
+    let doc = json(&args);
+    let set = &doc["sets"][0];
+    assert_eq!(set["order"]["in_order"], 60, "{set}");
+    assert_eq!(set["order"]["outside"], 1, "{set}");
+    assert_eq!(set["order"]["missing"], 1, "{set}");
+    let after = discontinuities(&listed_args);
+    println!("--only-listed: {before} -> {after} discontinuities");
+    assert!(after <= 1, "{after} discontinuities in list order");
+    // Nothing else under the mount point moved.
+    let where_after: Vec<_> = others.iter().map(|(p, _)| physical(p)).collect();
+    assert_eq!(where_before, where_after);
+    assert_contents(&a);
+    assert_contents(&b);
+    img.fsck();
+}
+
+#[test]
+fn time_limited_runs_cover_every_file_once() {
+    let img = Image::new(64);
+    let dir = img.path("data");
+    fs::create_dir(&dir).unwrap();
+    let mut files = Vec::new();
+    for i in 0..8 {
+        let p = dir.join(format!("f{i}"));
+        let content = bytes(100 + i, 16 * BLOCK);
+        write_fragmented(&p, &content);
+        files.push((p, content));
+    }
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("resume");
+    let (d, st) = (dir.to_str().unwrap(), state.to_str().unwrap());
+    // A limit shorter than any move: each run handles one file, notes it,
+    // and the next goes on after it.
+    let mut seen: Vec<String> = Vec::new();
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs <= 20, "no end after {runs} runs: {seen:?}");
+        let doc = json(&[
+            "--backend",
+            "move-ext",
+            "--time-limit",
+            "1ms",
+            "--state",
+            st,
+            d,
+        ]);
+        for f in doc["files"].as_array().unwrap() {
+            assert_eq!(f["status"], "done", "{f}");
+            seen.push(f["path"].as_str().unwrap().to_string());
+        }
+        if doc["time_limit_reached"] == false {
+            break;
+        }
+        let kept = fs::read_to_string(&state).unwrap();
+        assert!(kept.starts_with(&format!("{d}\t")), "{kept}");
+    }
+    let mut want: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+    want.sort();
+    assert_eq!(seen, want, "every file exactly once, in path order");
+    assert!(runs >= 2, "one run did it all: the limit did not stop it");
+    // The walk was finished: nothing kept for it, the next run starts over.
+    assert!(!fs::read_to_string(&state).unwrap().contains(d));
+    let again = json(&[
+        "--backend",
+        "move-ext",
+        "--time-limit",
+        "1h",
+        "--state",
+        st,
+        d,
+    ]);
+    assert_eq!(again["files"].as_array().unwrap().len(), files.len());
+    assert_contents(&files);
+    img.fsck();
+}
+
+/// Cells of the disk map's grid, and how many show the target.
+fn map_cells(svg: &str) -> (usize, usize) {
+    let cell = r#"width="6" height="6" fill=""#;
+    let all = svg.matches(cell).count();
+    let target = svg.matches(&format!("{cell}#d62728\"")).count();
+    (all, target)
+}
+
+#[test]
+fn the_disk_map_shows_the_set_and_follows_the_layout() {
+    let img = Image::new(64);
+    let files = scattered_dir(&img, "boot", 300);
+    let d = img.path("boot");
+    let d = d.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (before, after) = (out.path().join("before.svg"), out.path().join("after.svg"));
+    e4defrag_ok(&["-c", "--disk-map", before.to_str().unwrap(), d]);
+    let svg = fs::read_to_string(&before).unwrap();
+    assert!(
+        svg.starts_with("<svg ") && svg.ends_with("</svg>\n"),
+        "{svg}"
+    );
+    // 64 MiB of 4 KiB blocks: one group, one row of 128 cells.
+    let (cells, target) = map_cells(&svg);
+    assert_eq!(cells, 128, "{svg}");
+    assert!(target >= 3, "the scattered set in only {target} cells");
+    json(&["-r", "--backend", "move-ext", d]);
+    e4defrag_ok(&["-c", "--disk-map", after.to_str().unwrap(), d]);
+    let svg2 = fs::read_to_string(&after).unwrap();
+    let (cells2, target2) = map_cells(&svg2);
+    println!("disk map: the set in {target} cells -> {target2}");
+    assert_eq!(cells2, cells);
+    assert_ne!(svg, svg2, "the map did not change with the layout");
+    assert!(
+        target2 < target,
+        "the packed set in {target2} cells, {target} before"
+    );
+    assert_contents(&files);
+    img.fsck();
+}
+
+#[test]
+fn recording_lists_files_in_first_open_order() {
+    use std::io::{BufRead, Read};
+    let img = Image::new(32);
+    let dirs = ["usr/bin", "usr/lib", "etc", "var/lib", "srv"];
+    for (i, d) in dirs.iter().enumerate() {
+        fs::create_dir_all(img.path(d)).unwrap();
+        for j in 0..4 {
+            fs::write(
+                img.path(&format!("{d}/f{j}")),
+                bytes((i * 10 + j) as u64, 5000),
+            )
+            .unwrap();
+        }
+    }
+    nix::unistd::sync();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let list = elsewhere.path().join("boot.list");
+    let other_fs = elsewhere.path().join("not-on-the-image");
+    fs::write(&other_fs, b"x").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_e4defrag"))
+        .args(["--record", list.to_str().unwrap(), "--time-limit", "60s"])
+        .arg(img.path(""))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.contains("recording the files opened on"), "{first}");
+    // A boot: the directories' files interleaved, each read; then opens
+    // that add nothing: one again, a file of another filesystem, a
+    // directory, a FIFO.
+    let mut order = Vec::new();
+    for j in 0..4 {
+        for d in dirs {
+            let p = img.path(&format!("{d}/f{j}"));
+            let mut buf = Vec::new();
+            File::open(&p).unwrap().read_to_end(&mut buf).unwrap();
+            order.push(p.display().to_string());
+        }
+    }
+    File::open(&order[3]).unwrap();
+    File::open(&other_fs).unwrap();
+    File::open(img.path("etc")).unwrap();
+    let fifo = img.path("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{first}{rest}");
+    let got: Vec<String> = fs::read_to_string(&list)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(got, order);
+}
+
+#[test]
+fn recording_says_what_it_needs() {
+    let img = Image::new(32);
+    let out = Command::new(env!("CARGO_BIN_EXE_e4defrag"))
+        .args(["--record", "/dev/null", "--time-limit", "1s"])
+        .arg(img.path(""))
+        .arg("/")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--record watches one filesystem"), "{err}");
+    // Without CAP_SYS_ADMIN: said so (the image's directory made
+    // reachable for the unprivileged user first).
+    use std::os::unix::fs::PermissionsExt;
+    let top = img.path("");
+    let top = top.parent().unwrap();
+    fs::set_permissions(top, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_e4defrag"))
+        .args(["--record", "/dev/null", "--time-limit", "1s"])
+        .arg(img.path(""))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs CAP_SYS_ADMIN"), "{err}");
+}
+
 #[test]
 fn check_reports_known_layouts() {
     let img = Image::new(32);
