@@ -10,6 +10,7 @@ use std::{
     io,
     os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
     path::Path,
+    sync::Mutex,
 };
 
 /// `struct move_extent` of `<linux/ext4.h>`.
@@ -55,6 +56,19 @@ pub fn move_ext(
 /// (`max_sectors_kb`) of the disk. 128 KiB (the usual window) when sysfs
 /// does not say.
 pub fn read_ahead_chunk(dev: u64) -> u64 {
+    // Asked once per device: a run of many small files would otherwise
+    // read sysfs for each.
+    static KNOWN: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, chunk)) = known.iter().find(|(d, _)| *d == dev) {
+        return chunk;
+    }
+    let chunk = read_ahead_chunk_of(dev);
+    known.push((dev, chunk));
+    chunk
+}
+
+fn read_ahead_chunk_of(dev: u64) -> u64 {
     let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
     let kib = |name: &str| {
         // A whole disk has queue/; a partition's is its parent's.
