@@ -185,10 +185,28 @@ def growth_tables(d):
     return "\n\n".join(lines)
 
 
-def plot_reads(d, out):
+def per_profile(d):
+    """A figure with one panel per disk profile: (figure, [(axes, profile)])."""
     profiles = d.profiles()
     fig, axes = plt.subplots(1, len(profiles), figsize=(6 * len(profiles), 4.5), squeeze=False)
-    for ax, p in zip(axes[0], profiles):
+    return fig, list(zip(axes[0], profiles))
+
+
+def finish(fig, axes_profiles, ylabel, xnames, out, name):
+    """Labels each panel, then writes the figure to OUT/NAME."""
+    for ax, p in axes_profiles:
+        ax.set_xticks(range(len(xnames)), xnames, rotation=35, ha="right")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{p.upper()} profile")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, name), dpi=110)
+    plt.close(fig)
+
+
+def plot_reads(d, out):
+    fig, panels = per_profile(d)
+    for ax, p in panels:
         width = 0.38
         for i, what in enumerate(("set", "big")):
             vals = [d.read(p, v, what) for v in VARIANTS]
@@ -197,32 +215,19 @@ def plot_reads(d, out):
             xs = [j + (i - 0.5) * width for j in range(len(VARIANTS))]
             ax.bar(xs, med, width, yerr=err, capsize=3,
                    label="the set, in read order" if what == "set" else "the big files")
-        ax.set_xticks(range(len(VARIANTS)), VARIANTS, rotation=35, ha="right")
-        ax.set_ylabel("cold read, seconds (median, min-max)")
-        ax.set_title(f"{p.upper()} profile")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "read-times.png"), dpi=110)
-    plt.close(fig)
+    finish(fig, panels, "cold read, seconds (median, min-max)", VARIANTS, out, "read-times.png")
 
 
 def plot_cost(d, out):
-    profiles = d.profiles()
-    fig, axes = plt.subplots(1, len(profiles), figsize=(6 * len(profiles), 4.5), squeeze=False)
+    fig, panels = per_profile(d)
     vs = VARIANTS[1:-1]
-    for ax, p in zip(axes[0], profiles):
+    for ax, p in panels:
         secs = [float(d.defrag[(p, v)]["secs"]) if (p, v) in d.defrag else 0 for v in vs]
         ax.bar(range(len(vs)), secs, color="tab:purple")
         bound = sum(float(d.copy[(p, w)]["secs"]) for w in ("set", "big") if (p, w) in d.copy)
         ax.axhline(bound, color="black", linestyle="--",
                    label=f"copy bound, set + big files ({bound:.1f} s)")
-        ax.set_xticks(range(len(vs)), vs, rotation=35, ha="right")
-        ax.set_ylabel("defragmentation wall time, s")
-        ax.set_title(f"{p.upper()} profile")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "defrag-cost.png"), dpi=110)
-    plt.close(fig)
+    finish(fig, panels, "defragmentation wall time, s", vs, out, "defrag-cost.png")
 
 
 def plot_growth(d, out):

@@ -125,6 +125,15 @@ impl OrderSummary {
     }
 }
 
+/// The entries of an order list: its lines but blank ones and comments
+/// (`#`), as paths (an absolute line replaces `dir`).
+fn entries<'a>(dir: &'a Path, list: &'a str) -> impl Iterator<Item = PathBuf> + 'a {
+    list.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| dir.join(l))
+}
+
 /// Puts `files` into the order of `list` (paths one per line, absolute or
 /// relative to `dir`; blank lines and lines starting with `#` ignored).
 /// Entries are matched to files by identity (device and inode), so any
@@ -148,12 +157,8 @@ pub fn apply_order(
     let mut summary = OrderSummary::default();
     let mut ignored = Vec::new();
     let mut seen = HashSet::new();
-    for line in list.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
+    for p in entries(dir, list) {
         summary.entries += 1;
-        let p = dir.join(line); // an absolute line replaces `dir`
         let why = match p.metadata() {
             Err(_) => {
                 summary.missing += 1;
@@ -198,12 +203,8 @@ pub fn listed_files(
     let mut summary = OrderSummary::default();
     let mut ignored = Vec::new();
     let mut seen = HashSet::new();
-    for line in list.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
+    for p in entries(dir, list) {
         summary.entries += 1;
-        let p = dir.join(line); // an absolute line replaces `dir`
         let inside = |p: &Path| {
             std::fs::canonicalize(p)
                 .ok()
