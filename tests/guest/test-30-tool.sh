@@ -177,3 +177,70 @@ else
 	fail tool_module_set_packed_after_making_room "$out"
 fi
 fsck_ok tool_e2fsck_after_worse_set
+
+echo "== tool: the boot workflow (record, --only-listed, --time-limit)"
+fresh_fs || { fail tool_boot_mkfs "mkfs or mount failed"; exit 0; }
+for d in usr/bin usr/lib etc var/lib srv; do scattered /mnt/$d 12; done
+find /mnt -path '*.fill' -prune -o -type f -print | sort > /tmp/all.files
+xargs sha256sum < /tmp/all.files > /tmp/all.sums
+e4defrag --record /tmp/boot.list --time-limit 120s /mnt 2> /tmp/record.err &
+rec=$!
+i=0
+while ! grep -q "recording the files" /tmp/record.err && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+# A "boot": every other file of each directory, interleaved, each read;
+# a repeat and a directory add nothing.
+: > /tmp/boot.want
+for f in 0 2 4 6 8 10; do
+	for d in usr/bin usr/lib etc var/lib srv; do
+		cat /mnt/$d/f$f > /dev/null
+		echo /mnt/$d/f$f >> /tmp/boot.want
+	done
+done
+cat /mnt/etc/f0 > /dev/null
+ls /mnt/usr > /dev/null
+kill -INT $rec
+wait $rec
+rc=$?
+if [ $rc -eq 0 ] && cmp -s /tmp/boot.list /tmp/boot.want; then
+	pass tool_record_lists_the_open_order
+else
+	fail tool_record_lists_the_open_order "exit $rc, $(wc -l < /tmp/boot.list) lines: $(head -3 /tmp/boot.list | tr '\n' ' '); $(tail -2 /tmp/record.err | tr '\n' ' ')"
+fi
+# Where the files not listed are, before and after.
+grep -vxF -f /tmp/boot.want /tmp/all.files > /tmp/others.files
+where() { xargs filefrag -e < "$1" | grep -E '^ +[0-9]+:' | md5sum; }
+others=$(where /tmp/others.files)
+before=$(discont -r --order /tmp/boot.list --only-listed /mnt)
+out=$(e4defrag -r --backend module --order /tmp/boot.list --only-listed /mnt 2>&1)
+after=$(discont -r --order /tmp/boot.list --only-listed /mnt)
+echo "== $out"
+echo "== listed: discontinuities $before -> $after"
+if [ "$before" -ge 20 ] && [ "$after" -le 1 ] && [ "$(where /tmp/others.files)" = "$others" ]; then
+	pass tool_module_only_listed_colocated_nothing_else
+else
+	fail tool_module_only_listed_colocated_nothing_else "$before -> $after, others moved: $out"
+fi
+# Time-limited runs over the whole mount: every file once, then done.
+rm -f /tmp/resume
+: > /tmp/seen
+runs=0
+while [ $runs -lt 200 ]; do
+	runs=$((runs + 1))
+	e4defrag --backend module --json --time-limit 1ms --state /tmp/resume /mnt > /tmp/run.json 2> /dev/null
+	sed -n 's/^ *"path": "\(.*\)",$/\1/p' /tmp/run.json >> /tmp/seen
+	grep -q '"time_limit_reached": true' /tmp/run.json || break
+done
+find /mnt -type f | sort > /tmp/now.files
+echo "== time-limited runs: $runs runs for $(wc -l < /tmp/now.files) files"
+if [ $runs -ge 2 ] && [ $runs -lt 200 ] && sort /tmp/seen | cmp -s - /tmp/now.files &&
+	[ "$(sort /tmp/seen | uniq -d | wc -l)" -eq 0 ]; then
+	pass tool_time_limited_runs_cover_every_file_once
+else
+	fail tool_time_limited_runs_cover_every_file_once "$runs runs, $(wc -l < /tmp/seen) seen of $(wc -l < /tmp/now.files)"
+fi
+xargs sha256sum < /tmp/all.files | cmp -s - /tmp/all.sums && pass tool_boot_workflow_data_intact ||
+	fail tool_boot_workflow_data_intact "checksums changed"
+fsck_ok tool_e2fsck_after_boot_workflow

@@ -130,6 +130,7 @@ pub fn record(mount: &Path, until: Deadline, ready: impl FnOnce()) -> Result<Rec
     )
     .map_err(|e| match e {
         Errno::EPERM => refused("recording needs CAP_SYS_ADMIN (fanotify); run it as root".into()),
+        Errno::ENOSYS => refused("this kernel has no fanotify (CONFIG_FANOTIFY)".into()),
         e => refused(format!("fanotify_init: {e}")),
     })?;
     fan.mark(
