@@ -19,6 +19,7 @@ VARIANT_NAMES = {
     "r-move-ext": "e4defrag -r --order (MOVE_EXT)",
     "files-module": "e4defrag big files (module)",
     "files-move-ext": "e4defrag big files (MOVE_EXT)",
+    "boot": "recorded read, -r --only-listed / (module)",
     "ideal": "ideal: one contiguous file",
 }
 VARIANTS = list(VARIANT_NAMES)
@@ -36,6 +37,7 @@ class Data:
         self.growth = []  # fields
         self.maps = {}  # variant -> {"blocks": n, "free": [...], "set": [...]}
         self.master = {}
+        self.record = {}  # profile -> fields
         for kind, f, text in results["records"]:
             if kind == "read":
                 key = (f["profile"], f["variant"], f["what"])
@@ -50,6 +52,8 @@ class Data:
                 self.growth.append(f)
             elif kind == "master":
                 self.master = f
+            elif kind == "record":
+                self.record[f["profile"]] = f
             elif kind == "map":
                 words = text.split()
                 m = self.maps.setdefault(f["variant"], {"blocks": 0, "free": [], "set": []})
@@ -140,6 +144,16 @@ def unit_table(d):
                      f["write_reqs"], d.layout.get(("hdd", "files-module"), {}).get(
                          "big_extents", "-")])
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def record_lines(d):
+    lines = []
+    for p in d.profiles():
+        f = d.record.get(p)
+        if f:
+            lines.append(f"* {p.upper()}: {f['listed']} files recorded for {f['of']} read; "
+                         f"{f['same_place']} in the same place of the order")
+    return "\n".join(lines) or "(not run)"
 
 
 def slope(xs, ys):
@@ -310,6 +324,14 @@ counts requests, not seeks (see Documentation/ext4-defrag/benchmark.rst).
 {table}
 
 ![read times](read-times.png)
+
+## The boot workflow
+
+`e4defrag --record` ran while the set was read cold in its order; the
+variant `boot` colocated the recorded list with `-r --order LIST
+--only-listed` on the mount point (module).
+
+{record_lines(d)}
 
 ## Extents after each variant
 

@@ -3,13 +3,15 @@
 # is tests/bench.py, which reads the E4D-BENCH lines and writes the
 # report). Disks:
 #   vda  throttled like a hard disk     vdb  throttled like a SATA SSD
-#   vdc  the master image (unthrottled) vdd  the growth runs (unthrottled)
+#   vdc  the master image (unthrottled) vdd... one growth image each
 # e4d.params=SEED,FILES,BIGS,BIG_MIB,FS_MIB,RUNS,EXTENTS,BLOCKS (EXTENTS
 # colon-separated) sizes it. For each profile and variant: the master
 # image written to the throttled disk, the variant's defragmentation timed
 # (disk bytes read and written from /sys/block), the data checked, then
 # RUNS cold reads (caches dropped) of the set in its read order and of the
 # big files, each timed with the requests it took; e2fsck at the end.
+# The variant boot records the set's read with e4defrag --record first
+# and colocates what it recorded with -r --only-listed on the mount.
 . /bin/lib.sh
 set -- $(sed -n 's/.*e4d\.params=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
 [ $# -eq 8 ] || { echo "E4D-BENCH: error no e4d.params"; exit 0; }
@@ -68,7 +70,27 @@ defrag() {
 	files-module) e4defrag --backend module /mnt/big ;;
 	files-move-ext) e4defrag --backend move-ext /mnt/big ;;
 	unit-*) e4defrag --backend module --unit-log2 "${1#unit-}" /mnt/big ;;
+	boot) e4defrag -r --backend module --order /tmp/rec.list --only-listed /mnt ;;
 	esac
+}
+
+# record_boot PROFILE: the boot workflow's first half: e4defrag --record
+# while the set is read cold in its order; how much of the order the
+# recorded list has in the same place.
+record_boot() {
+	cold
+	e4defrag --record /tmp/rec.list --time-limit 600s /mnt 2> /tmp/rec.err &
+	rec=$!
+	i=0
+	while ! grep -q "recording the files" /tmp/rec.err && [ $i -lt 200 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	xargs cat < $order > /dev/null
+	kill -INT $rec
+	wait $rec || say "error $1 boot: record failed: $(tail -2 /tmp/rec.err | tr '\n' ' ')"
+	same=$(paste -d ' ' $order /tmp/rec.list | awk '$1 == $2' | wc -l)
+	say "record profile=$1 listed=$(wc -l < /tmp/rec.list) same_place=$same of=$(wc -l < $order)"
 }
 
 # check VARIANT: the data is what the master holds.
@@ -85,6 +107,7 @@ variant() {
 	p=$1 d=$2 v=$3
 	restore "$d" || { say "error $p $v restore failed"; return; }
 	set_list=$order big_list=/tmp/big.list
+	[ "$v" = boot ] && record_boot "$p"
 	sync
 	before=$(io "$d")
 	t0=$(now)
@@ -138,7 +161,7 @@ variant() {
 	fi
 }
 
-for v in none e2fsprogs r-module r-move-ext files-module files-move-ext ideal; do
+for v in none e2fsprogs r-module r-move-ext files-module files-move-ext boot ideal; do
 	variant hdd vda $v
 	variant ssd vdb $v
 done
@@ -148,16 +171,15 @@ for u in 0 4 8; do
 done
 
 # How the module's time grows with a file's extents: the same size each
-# time (1 KiB blocks, BLOCKS blocks), EXTENTS extents.
+# time (1 KiB blocks, BLOCKS blocks), EXTENTS extents, one image each on
+# vdd, vde, ... (made on the host by fraggen fragfile: under TCG making
+# the 100,000-extent file alone takes minutes).
+n=0
 for e in $extents; do
-	mkfs.ext4 -q -F -m 0 -b 1024 -E nodiscard /dev/vdd &&
-		mount -t ext4 -o $opts /dev/vdd /mnt || { say "error growth mkfs failed"; break; }
-	mkdir /mnt/g
-	if ! got=$(fraggen fragfile /mnt/g/frag "$e" "$blocks" 2>&1); then
-		say "error growth $e: $got"
-		umount /mnt
-		continue
-	fi
+	d=/dev/vd$(echo defghijk | cut -c$((n + 1)))
+	n=$((n + 1))
+	mount -t ext4 -o $opts "$d" /mnt || { say "error growth $e: no image on $d"; continue; }
+	got=$(extent_count /mnt/g/frag)
 	s=$(sha /mnt/g/frag)
 	cold
 	t0=$(now)
@@ -168,6 +190,6 @@ for e in $extents; do
 	say "growth extents=$got after=$(extent_count /mnt/g/frag) blocks=$blocks secs=$secs rc=$rc data=$data"
 	[ $rc -eq 0 ] && [ $data = intact ] || say "error growth $e: rc $rc, data $data: $(tail -1 /tmp/defrag.out)"
 	umount /mnt
-	e2fsck -fn /dev/vdd > /tmp/fsck 2>&1 || say "error growth $e e2fsck: $(tail -3 /tmp/fsck | tr '\n' ';')"
+	e2fsck -fn "$d" > /tmp/fsck 2>&1 || say "error growth $e e2fsck: $(tail -3 /tmp/fsck | tr '\n' ';')"
 done
 say "end"

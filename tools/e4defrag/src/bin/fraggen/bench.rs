@@ -131,12 +131,13 @@ pub fn fragfile(path: &Path, extents: u64, blocks: u64) {
     let bs = block_size(dir);
     let extents = extents.clamp(1, blocks.max(1));
     let hole = blocks / extents;
-    // A sixteenth more holes: the extent tree's blocks come out of them too.
-    let holes = extents + extents / 16 + 8;
+    // A sixteenth more holes (two at least): the extent tree's blocks
+    // come out of them too.
+    let holes = extents + extents / 16 + 2;
     let mut fillers = Fillers::fill(&dir.join("fill"), 2, bs);
     if fillers.blocks[0] < 2 * holes * hole || fillers.blocks[1] < blocks + blocks / 16 + 64 {
         die(format!(
-            "fragfile: no room for {blocks} blocks in {extents} extents (about 4.2 times that)"
+            "fragfile: no room for {blocks} blocks in {extents} extents (about 5 times that)"
         ));
     }
     for i in 0..holes {
