@@ -611,6 +611,40 @@ fn time_limited_runs_cover_every_file_once() {
     img.fsck();
 }
 
+#[test]
+fn max_rate_paces_the_moves() {
+    let img = Image::new(64);
+    let dir = img.path("data");
+    fs::create_dir(&dir).unwrap();
+    let mut files = Vec::new();
+    for i in 0..4 {
+        let p = dir.join(format!("f{i}"));
+        let content = bytes(200 + i, 16 * BLOCK);
+        write_fragmented(&p, &content);
+        files.push((p, content));
+    }
+    // 256 KiB at 0.1 MB/s: 2.6 s at the least, however fast the disk.
+    let t0 = Instant::now();
+    let doc = json(&[
+        "--backend",
+        "move-ext",
+        "--max-rate",
+        "0.1",
+        dir.to_str().unwrap(),
+    ]);
+    let secs = t0.elapsed().as_secs_f64();
+    let moved = doc["totals"]["moved_blocks"].as_u64().unwrap();
+    assert_eq!(moved, 64, "{doc}");
+    let least = (moved * BLOCK as u64) as f64 / 0.1e6;
+    println!("--max-rate 0.1: {moved} blocks in {secs:.2} s (at least {least:.2} s)");
+    assert!(
+        secs >= 0.95 * least,
+        "{secs:.2} s for {moved} blocks at 0.1 MB/s"
+    );
+    assert_contents(&files);
+    img.fsck();
+}
+
 /// Cells of the disk map's grid, and how many show the target.
 fn map_cells(svg: &str) -> (usize, usize) {
     let cell = r#"width="6" height="6" fill=""#;
