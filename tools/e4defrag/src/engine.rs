@@ -206,9 +206,10 @@ fn move_stretches(
     progress: &ProgressBar,
 ) -> Result<u64, Error> {
     let mut moved = 0;
-    let bs = file.metadata().map_or(4096, |m| m.blksize());
-    let chunk = file
-        .metadata()
+    let meta = file.metadata().ok();
+    let bs = meta.as_ref().map_or(4096, |m| m.blksize());
+    let chunk = meta
+        .as_ref()
         .map_or(128 << 10, |m| moveext::read_ahead_chunk(m.dev()));
     for (start, end, to) in pieces {
         let mut at = start;

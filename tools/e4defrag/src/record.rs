@@ -10,7 +10,7 @@ use nix::{
     sys::{
         fanotify::{EventFFlags, Fanotify, InitFlags, MarkFlags, MaskFlags},
         signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal},
-        stat::{fstat, SFlag},
+        stat::{fstat, FileStat, SFlag},
     },
 };
 use std::{
@@ -57,10 +57,9 @@ fn catch_stop_signals() -> Result<(), Errno> {
     Ok(())
 }
 
-/// The path an event's descriptor names, if the file is a regular file of
-/// the device `dev` that still has a name; `None` for the rest.
-fn wanted(fd: std::os::fd::BorrowedFd<'_>, dev: u64) -> Option<PathBuf> {
-    let st = fstat(fd.as_raw_fd()).ok()?;
+/// The path an event's descriptor names, if the file (`st`) is a regular
+/// file of the device `dev` that still has a name; `None` for the rest.
+fn wanted(fd: std::os::fd::BorrowedFd<'_>, st: &FileStat, dev: u64) -> Option<PathBuf> {
     let regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
     if !regular || st.st_dev != dev || st.st_nlink == 0 {
         return None;
@@ -105,7 +104,7 @@ fn take(
             if !seen.insert((st.st_dev, st.st_ino)) {
                 continue;
             }
-            match wanted(fd, dev) {
+            match wanted(fd, &st, dev) {
                 Some(path) => out.files.push(path),
                 None => out.left_out += 1,
             }
