@@ -59,7 +59,7 @@ pub struct Cli {
     pub record: Option<PathBuf>,
 
     /// With -c: also draw the filesystem of the first target as an SVG
-    /// grid (a row per block group), cells coloured by the target's
+    /// grid (a row per block group), cells coloured by that target's
     /// files, other files and metadata, and free space (needs
     /// CAP_SYS_ADMIN for the free space).
     #[arg(long, value_name = "FILE.svg", requires = "check")]

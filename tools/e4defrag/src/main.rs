@@ -469,10 +469,11 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
     let mut check = Check::default();
     let mut free_seen = Vec::new();
     let mut from_sb = true;
-    // For --disk-map: the first file's filesystem, and every extent.
-    let mut map: Option<(PathBuf, Geometry, u64)> = None;
+    // For --disk-map: the first target's first file and its files'
+    // extents (job index, file, geometry, block size).
+    let mut map: Option<(usize, PathBuf, Geometry, u64)> = None;
     let mut extents = Vec::new();
-    for p in jobs {
+    for (job, p) in jobs.iter().enumerate() {
         from_sb &= p.geometry.from_superblock;
         let mut layouts = Vec::new();
         let mut block_size = 0;
@@ -486,10 +487,11 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
             match layout {
                 Ok(l) => {
                     check.add_file(path.clone(), &l, &p.geometry);
-                    if map.is_none() {
-                        map = Some((path.clone(), p.geometry, block_size));
+                    let first =
+                        map.get_or_insert_with(|| (job, path.clone(), p.geometry, block_size));
+                    if first.0 == job {
+                        extents.extend(l.runs.iter().map(|r| (r.pblk, r.len)));
                     }
-                    extents.extend(l.runs.iter().map(|r| (r.pblk, r.len)));
                     layouts.push(l);
                 }
                 Err(e) => {
@@ -508,7 +510,7 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
         check.add_set(target.clone(), &layouts, block_size);
         add_free_space(&mut check, target, p.job.files(), &mut free_seen);
     }
-    if let (Some(svg), Some((first, geometry, bs))) = (&cli.disk_map, &map) {
+    if let (Some(svg), Some((_, first, geometry, bs))) = (&cli.disk_map, &map) {
         if let Err(e) = write_disk_map(svg, first, geometry, *bs, &extents) {
             if !cli.json {
                 output::warn(&e.to_string());
