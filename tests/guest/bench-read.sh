@@ -59,8 +59,8 @@ restore() {
 		mount -t ext4 -o $opts "/dev/$1" /mnt
 }
 
-# defrag VARIANT: the variant's work on /mnt (ideal: the copy of the set
-# and of the big files, each into one new file).
+# defrag VARIANT: the variant's work on /mnt (the ideal's copy is made
+# in variant, as two timed steps).
 defrag() {
 	case $1 in
 	none) true ;;
