@@ -120,6 +120,8 @@ def missing(records, size):
         want += [("copy", p, None, w) for w in ("set", "big")]
     want += [("defrag", "hdd", f"unit-{u}", None) for u in (0, 4, 8)]
     out = [f"no {' '.join(x for x in w if x)} record" for w in want if w not in have]
+    if not any(k == "device" for k, _, _ in records):
+        out.append("no record of the time-limited device runs")
     records_of = {f.get("profile") for k, f, _ in records if k == "record"}
     out += [f"no record of the {p} boot" for p in PROFILES if p not in records_of]
     maps = {f["variant"] for k, f, _ in records if k == "map"}

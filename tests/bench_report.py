@@ -38,6 +38,7 @@ class Data:
         self.maps = {}  # variant -> {"blocks": n, "free": [...], "set": [...]}
         self.master = {}
         self.record = {}  # profile -> fields
+        self.device = {}
         for kind, f, text in results["records"]:
             if kind == "read":
                 key = (f["profile"], f["variant"], f["what"])
@@ -54,6 +55,8 @@ class Data:
                 self.master = f
             elif kind == "record":
                 self.record[f["profile"]] = f
+            elif kind == "device":
+                self.device = f
             elif kind == "map":
                 words = text.split()
                 m = self.maps.setdefault(f["variant"], {"blocks": 0, "free": [], "set": []})
@@ -153,6 +156,11 @@ def record_lines(d):
         if f:
             lines.append(f"* {p.upper()}: {f['listed']} files recorded for {f['of']} read; "
                          f"{f['same_place']} in the same place of the order")
+    f = d.device
+    if f:
+        lines.append(f"* `e4defrag --time-limit 5s /dev/vda` (module, HDD) until a run got to the "
+                     f"end: {f['runs']} runs, {f['secs']} s in all, for {f['files']} files; "
+                     f"data {f['data']}")
     return "\n".join(lines) or "(not run)"
 
 

@@ -170,6 +170,24 @@ for u in 0 4 8; do
 	variant hdd vda unit-$u
 done
 
+# Unattended runs over the whole device (the HDD): --time-limit 5s runs
+# until one reaches the end; how many it took and how long in all.
+restore vda || say "error device restore failed"
+rm -f /tmp/dev.resume
+runs=0 t0=$(now)
+while [ $runs -lt 100 ]; do
+	runs=$((runs + 1))
+	e4defrag --backend module --json --time-limit 5s --state /tmp/dev.resume /dev/vda \
+		> /tmp/dev.json 2> /tmp/dev.err || say "error device run $runs: $(tail -1 /tmp/dev.err)"
+	grep -q '"time_limit_reached": true' /tmp/dev.json || break
+done
+secs=$(since "$t0")
+check device && data=intact || data=CHANGED
+say "device profile=hdd runs=$runs secs=$secs files=$(find /mnt -type f | wc -l) data=$data"
+[ $data = intact ] || say "error device data changed"
+umount /mnt
+e2fsck -fn /dev/vda > /tmp/fsck 2>&1 || say "error device e2fsck: $(tail -3 /tmp/fsck | tr '\n' ';')"
+
 # How the module's time grows with a file's extents: the same size each
 # time (1 KiB blocks, BLOCKS blocks), EXTENTS extents, one image each on
 # vdd, vde, ... (made on the host by fraggen fragfile: under TCG making
