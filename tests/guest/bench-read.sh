@@ -91,6 +91,8 @@ record_boot() {
 	wait $rec || say "error $1 boot: record failed: $(tail -2 /tmp/rec.err | tr '\n' ' ')"
 	same=$(paste -d ' ' $order /tmp/rec.list | awk '$1 == $2' | wc -l)
 	say "record profile=$1 listed=$(wc -l < /tmp/rec.list) same_place=$same of=$(wc -l < $order)"
+	# The colocation that follows starts cold, as every variant's does.
+	cold
 }
 
 # check VARIANT: the data is what the master holds.
