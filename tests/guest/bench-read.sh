@@ -79,13 +79,7 @@ defrag() {
 # recorded list has in the same place.
 record_boot() {
 	cold
-	e4defrag --record /tmp/rec.list --time-limit 600s /mnt 2> /tmp/rec.err &
-	rec=$!
-	i=0
-	while ! grep -q "recording the files" /tmp/rec.err && [ $i -lt 200 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
+	start_recording /tmp/rec.list /mnt /tmp/rec.err
 	xargs cat < $order > /dev/null
 	kill -INT $rec
 	wait $rec || say "error $1 boot: record failed: $(tail -2 /tmp/rec.err | tr '\n' ' ')"

@@ -235,3 +235,16 @@ crowded_set() {
 	done
 	sync
 }
+
+# start_recording LIST MOUNT ERRFILE: e4defrag --record LIST of MOUNT in
+# the background (for 600 s at most; its pid in $rec), returning once it
+# says it is recording (or after 20 s).
+start_recording() {
+	e4defrag --record "$1" --time-limit 600s "$2" 2> "$3" &
+	rec=$!
+	i=0
+	while ! grep -q "recording the files" "$3" && [ $i -lt 200 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}

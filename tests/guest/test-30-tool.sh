@@ -183,13 +183,7 @@ fresh_fs || { fail tool_boot_mkfs "mkfs or mount failed"; exit 0; }
 for d in usr/bin usr/lib etc var/lib srv; do scattered /mnt/$d 12; done
 find /mnt -path '*.fill' -prune -o -type f -print | sort > /tmp/all.files
 xargs sha256sum < /tmp/all.files > /tmp/all.sums
-e4defrag --record /tmp/boot.list --time-limit 120s /mnt 2> /tmp/record.err &
-rec=$!
-i=0
-while ! grep -q "recording the files" /tmp/record.err && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+start_recording /tmp/boot.list /mnt /tmp/record.err
 # A "boot": every other file of each directory, interleaved, each read;
 # a repeat and a directory add nothing.
 : > /tmp/boot.want
