@@ -10,7 +10,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 src_tar=/usr/src/linux-source-6.12.tar.xz
 key=$( {
 	dpkg-query -W -f='${Version}\n' linux-source-6.12
-	cat "$top"/patches/*.patch "$top/patches/kernel.config"
+	# What goes into the tree: each patch's diff, without its changelog
+	# and its blob hashes, so that rewording a changelog costs no build.
+	for p in "$top"/patches/*.patch; do
+		sed -n '/^diff --git /,$p' "$p" | grep -v '^index [0-9a-f]*\.\.[0-9a-f]*' |
+			sed '/^-- $/,$d'
+	done
+	cat "$top/patches/kernel.config"
 	/usr/bin/rustc --version; clang-19 --version | head -1
 	"$E4D_BINDGEN" --version
 } 2>/dev/null | sha256sum | cut -c1-16)
