@@ -13,7 +13,8 @@ time-out or a missing KTAP report, and ends with "N passed, N failed".
 After the test boot comes the power-cut boot (tests/guest/powercut.sh):
 the guest's test filesystem sits on dm-log-writes with the log on a second
 disk, and prints
-  E4D-MANIFEST: PHASE PATH SHA256        the files a phase must not change
+  E4D-MANIFEST: PHASE PATH SHA256...     the files a phase must not change
+                                         (or the contents each may have)
   E4D-POWERCUT-LOGGED                    when the log is complete
 then tests/powercut.py replays the log on the host to every flush and FUA
 point of each phase and checks mount, data and e2fsck there.
@@ -48,13 +49,13 @@ class Run:
         self.started = False
         self.done = False
         self.crash = None
-        self.manifests = {}  # phase -> [(path, sha256)]
+        self.manifests = {}  # phase -> [(path, [sha256, ...])]
         self.logged = False
 
     def feed(self, line):
         if line.startswith("E4D-MANIFEST: "):
-            phase, path, digest = line[len("E4D-MANIFEST: "):].split(" ")
-            self.manifests.setdefault(phase, []).append((path, digest))
+            phase, path, *digests = line[len("E4D-MANIFEST: "):].split(" ")
+            self.manifests.setdefault(phase, []).append((path, digests))
             return
         if line == "E4D-POWERCUT-LOGGED":
             self.logged = True
