@@ -153,6 +153,54 @@ else
 fi
 rm -rf /mnt/filler
 
+# 7. Fast commit: an fsync may be served by a fast commit, which logs an
+#    inode, not the extent swap a move made. With each backend a file of
+#    8 extents is moved, then its first block is overwritten and fsync'd
+#    while the swap's transaction is still running (commit=60, nothing
+#    else syncs). Up to the fsync's return (phase fc-B-move) the file may
+#    hold its old or its new content; from then on (fc-B-fsynced: its
+#    start mark, no sync before it, and the fast commits of another
+#    file's fsyncs) only the new. The module's moves are ineligible in
+#    the kernel (patch 0009); on a stock kernel's EXT4_IOC_MOVE_EXT the
+#    tool commits each move itself.
+umount /mnt
+mkfs.ext4 -q -F -b 4096 -N 4096 -O fast_commit -E nodiscard "$DEV" 64M &&
+	mount -t ext4 -o commit=60 "$DEV" /mnt ||
+	{ fail powercut_fc_mkfs "mkfs -O fast_commit or mount failed"; exit 0; }
+fc_info=/proc/fs/ext4/$(basename "$DEV")/fc_info
+mark() { dmsetup message lw 0 mark "$1" || fail "powercut_mark_$1" "dmsetup message"; }
+moves_ineligible() { awk -F'\t' '/^"Move extents"/ { print $2 }' "$fc_info"; }
+for b in module move-ext; do
+	f=/mnt/fc-$b
+	make_fragmented "$f" 8
+	dd if=/dev/urandom of=/tmp/block bs=4096 count=1 2>/dev/null
+	cp "$f" /tmp/new
+	dd if=/tmp/block of=/tmp/new bs=4096 count=1 conv=notrunc 2>/dev/null
+	echo "E4D-MANIFEST: fc-$b-move ${f#/mnt/} $(sha "$f") $(sha /tmp/new)"
+	echo "E4D-MANIFEST: fc-$b-fsynced ${f#/mnt/} $(sha /tmp/new)"
+	was=$(extent_count "$f") marked=$(moves_ineligible)
+	log_sync "fc-$b-move-start"
+	e4defrag --backend "$b" "$f" > /tmp/out 2>&1 || { echo "== fc-$b:"; cat /tmp/out; }
+	dd if=/tmp/block of="$f" bs=4096 count=1 conv=notrunc,fsync 2>/dev/null
+	mark "fc-$b-move-end"
+	mark "fc-$b-fsynced-start"
+	for i in 1 2 3; do
+		dd if=/dev/urandom of=/mnt/fc-other bs=4096 count=1 conv=fsync 2>/dev/null
+	done
+	mark "fc-$b-fsynced-end"
+	now=$(extent_count "$f")
+	echo "== fc-$b: $was -> $now extents; fc_info: $(head -3 "$fc_info" | tail -2 | tr '\n' ' ')"
+	# Else the phase tests nothing.
+	if [ "$now" -lt "$was" ]; then pass "powercut_fc_${b}_moved"; else
+		fail "powercut_fc_${b}_moved" "$was -> $now extents: $(tail -1 /tmp/out)"; fi
+	# The module's swaps say why the fsync was a full commit.
+	if [ "$b" = module ]; then
+		if [ "$(moves_ineligible)" -gt "$marked" ]; then pass powercut_fc_module_ineligible
+		else fail powercut_fc_module_ineligible "fc_info: \"Move extents\" stays $marked"; fi
+	fi
+	sync
+done
+
 umount /mnt || fail powercut_umount "umount failed"
 dmsetup remove lw || fail powercut_dm_remove "dmsetup remove failed"
 check_kernel_log powercut_kernel_log_clean

@@ -211,6 +211,11 @@ fn move_stretches(
     let chunk = meta
         .as_ref()
         .map_or(128 << 10, |m| moveext::read_ahead_chunk(m.dev()));
+    // With fast commits, each swap is committed before the file is left to
+    // applications again (see `moveext::fast_commit_possible`).
+    let commit_each = meta
+        .as_ref()
+        .is_none_or(|m| moveext::fast_commit_possible(m.dev()));
     for (start, end, to) in pieces {
         let mut at = start;
         while at < end {
@@ -218,8 +223,15 @@ fn move_stretches(
             // ext4 reads a page it moves but finds not cached block by
             // block, a request each: read the chunk ahead in large ones.
             moveext::read_ahead(file, at, len, bs, chunk);
-            let n = moveext::move_ext(file, donor, at, to + (at - start), len)
-                .map_err(Error::sys(path, "EXT4_IOC_MOVE_EXT"))?;
+            let moved_now = moveext::move_ext(file, donor, at, to + (at - start), len);
+            // A call that failed may have moved a part: commit that too.
+            let committed = if commit_each {
+                moveext::commit(file)
+            } else {
+                Ok(())
+            };
+            let n = moved_now.map_err(Error::sys(path, "EXT4_IOC_MOVE_EXT"))?;
+            committed.map_err(Error::sys(path, "syncfs"))?;
             moved += n;
             progress.inc(n);
             at += len;

@@ -3,7 +3,15 @@
 
 use crate::error::Error;
 use nix::sys::statfs::{fstatfs, EXT4_SUPER_MAGIC};
-use std::{fs::File, os::fd::AsRawFd, path::Path};
+use std::{
+    fs::File,
+    io,
+    os::{
+        fd::AsRawFd,
+        unix::fs::{FileExt, FileTypeExt, MetadataExt},
+    },
+    path::Path,
+};
 
 nix::ioctl_read!(fs_ioc_getflags, b'f', 1, nix::libc::c_long);
 
@@ -68,4 +76,32 @@ pub fn block_size(file: &File, path: &Path) -> Result<u64, Error> {
         });
     }
     Ok(st.block_size() as u64)
+}
+
+/// The 1024-byte ext4 superblock on `device` (1024 bytes in), if it holds
+/// one. With `dev`, `device` must be that block device (a mount's source
+/// may name something else, such as `/dev/root`).
+pub fn read_superblock(device: &Path, dev: Option<u64>) -> io::Result<[u8; 1024]> {
+    let f = File::open(device)?;
+    if let Some(dev) = dev {
+        let meta = f.metadata()?;
+        if !meta.file_type().is_block_device() || meta.rdev() != dev {
+            return Err(io::Error::other("not the filesystem's block device"));
+        }
+    }
+    let mut sb = [0u8; 1024];
+    f.read_exact_at(&mut sb, 1024)?;
+    if u16::from_le_bytes([sb[0x38], sb[0x39]]) != 0xef53 {
+        return Err(io::Error::other("not an ext4 superblock"));
+    }
+    Ok(sb)
+}
+
+/// `EXT4_FEATURE_COMPAT_HAS_JOURNAL` and `EXT4_FEATURE_COMPAT_FAST_COMMIT`.
+pub const COMPAT_HAS_JOURNAL: u32 = 0x4;
+pub const COMPAT_FAST_COMMIT: u32 = 0x400;
+
+/// `s_feature_compat` of a superblock [`read_superblock`] read.
+pub fn compat_features(sb: &[u8; 1024]) -> Option<u32> {
+    Some(u32::from_le_bytes(sb[0x5c..0x60].try_into().ok()?))
 }

@@ -56,16 +56,52 @@ pub fn move_ext(
 /// (`max_sectors_kb`) of the disk. 128 KiB (the usual window) when sysfs
 /// does not say.
 pub fn read_ahead_chunk(dev: u64) -> u64 {
-    // Asked once per device: a run of many small files would otherwise
-    // read sysfs for each.
     static KNOWN: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
-    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(&(_, chunk)) = known.iter().find(|(d, _)| *d == dev) {
-        return chunk;
+    once_per_device(&KNOWN, dev, read_ahead_chunk_of)
+}
+
+/// `f(dev)`, asked once per device and then remembered in `known`: a run
+/// of many small files would otherwise ask sysfs or the disk for each.
+fn once_per_device<T: Copy>(known: &Mutex<Vec<(u64, T)>>, dev: u64, f: fn(u64) -> T) -> T {
+    let mut known = known.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, v)) = known.iter().find(|(d, _)| *d == dev) {
+        return v;
     }
-    let chunk = read_ahead_chunk_of(dev);
-    known.push((dev, chunk));
-    chunk
+    let v = f(dev);
+    known.push((dev, v));
+    v
+}
+
+/// Whether an `fsync` on the filesystem of device `dev` may be served by
+/// a fast commit (the `fast_commit` feature, with a journal). A fast
+/// commit logs an inode, not the extent swap `EXT4_IOC_MOVE_EXT` made,
+/// and released kernels do not make a move fall back to a full commit:
+/// an application that writes a moved file and calls `fsync` before the
+/// swap commits loses that write in a power cut. True when the
+/// superblock cannot be read (unprivileged, no device node): the caller
+/// then commits as if it were set.
+pub fn fast_commit_possible(dev: u64) -> bool {
+    static KNOWN: Mutex<Vec<(u64, bool)>> = Mutex::new(Vec::new());
+    once_per_device(&KNOWN, dev, |dev| {
+        compat_features(dev).is_none_or(|f| {
+            f & crate::ext4fs::COMPAT_HAS_JOURNAL != 0 && f & crate::ext4fs::COMPAT_FAST_COMMIT != 0
+        })
+    })
+}
+
+/// `s_feature_compat` of the ext4 filesystem with device number `dev`,
+/// read from the device its mount names; `None` when that cannot be read.
+fn compat_features(dev: u64) -> Option<u32> {
+    let mounts = crate::mounts::read().ok()?;
+    let mount = crate::mounts::whole_fs(&mounts, crate::mounts::split_dev(dev))?;
+    let sb = crate::ext4fs::read_superblock(Path::new(&mount.source), Some(dev)).ok()?;
+    crate::ext4fs::compat_features(&sb)
+}
+
+/// Commits the filesystem of `file` (`syncfs`: a full journal commit, and
+/// the data written before it).
+pub fn commit(file: &File) -> Result<(), Errno> {
+    nix::unistd::syncfs(file.as_raw_fd())
 }
 
 fn read_ahead_chunk_of(dev: u64) -> u64 {

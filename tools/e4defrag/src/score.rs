@@ -8,7 +8,7 @@
 //! * score: `8 * ratio` up to a ratio of 10, `80 + ratio / 5` above;
 //!   0-30 no problem, 31-55 a little fragmented, above 55 needs defrag.
 
-use std::{fs::File, os::unix::fs::FileExt, path::Path};
+use std::path::Path;
 
 /// The filesystem numbers the best extent count depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +33,7 @@ impl Geometry {
 
     /// Reads the superblock of the ext4 filesystem on `device`.
     pub fn read(device: &Path) -> std::io::Result<Self> {
-        let mut sb = [0u8; 1024];
-        File::open(device)?.read_exact_at(&mut sb, 1024)?;
+        let sb = crate::ext4fs::read_superblock(device, None)?;
         Self::parse(&sb).ok_or_else(|| std::io::Error::other("not an ext4 superblock"))
     }
 
