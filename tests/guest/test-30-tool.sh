@@ -74,12 +74,24 @@ echo 3 > /proc/sys/vm/drop_caches
 [ "$(stamps /mnt/boot/f7)" = "$(cat /tmp/f7.stamps)" ] && pass tool_module_colocate_timestamps ||
 	fail tool_module_colocate_timestamps "changed"
 [ "$(ls /mnt/boot | wc -l)" -eq 300 ] && pass tool_no_donor_left || fail tool_no_donor_left "$(ls /mnt/boot | wc -l) entries"
+# Without --order, -r places a tree as find (and grep -r, tar, cp -a)
+# reads it: readdir order, not sorted paths.
+find /mnt/boot -type f > /tmp/find.list
+in_find=$(discont -r --order /tmp/find.list /mnt/boot)
+in_path=$(discont --order-by path /mnt/boot)
+echo "== -r: find's order $in_find, path order $in_path discontinuities"
+[ "$in_find" -le 3 ] && [ "$in_path" -ge 100 ] && pass tool_module_colocate_walk_order ||
+	fail tool_module_colocate_walk_order "find's order $in_find, path order $in_path"
+e4defrag -r --backend module --order-by path /mnt/boot > /tmp/out 2>&1
+in_path=$(discont --order-by path /mnt/boot)
+[ "$in_path" -le 3 ] && pass tool_module_colocate_path_order ||
+	fail tool_module_colocate_path_order "path order $in_path: $(tail -1 /tmp/out)"
 
 echo "== tool: -r --order"
 ls /mnt/boot | sort -r > /tmp/order
 e4defrag -r --backend module --order /tmp/order /mnt/boot > /tmp/out 2>&1
 in_list=$(discont -r --order /tmp/order /mnt/boot)
-in_path=$(discont /mnt/boot)
+in_path=$(discont --order-by path /mnt/boot)
 echo "== --order: list order $in_list, path order $in_path discontinuities"
 [ "$in_list" -le 3 ] && [ "$in_path" -ge 100 ] && pass tool_module_order ||
 	fail tool_module_order "list $in_list path $in_path: $(cat /tmp/out)"
@@ -155,9 +167,10 @@ while echo > /mnt/fill/h$m 2>/dev/null; do m=$((m + 1)); done
 sync
 awk -v n="$n" 'BEGIN { for (j = 0; j < n; j += 2) print "/mnt/fill/g" j }' | xargs rm -f
 sync
-before=$(discont /mnt/set)
-out=$(e4defrag -r --backend module --max-evacuate 0 /mnt/set 2>&1)
-after=$(discont /mnt/set)
+# Written in path order: in that order the set has one jump.
+before=$(discont --order-by path /mnt/set)
+out=$(e4defrag -r --backend module --max-evacuate 0 --order-by path /mnt/set 2>&1)
+after=$(discont --order-by path /mnt/set)
 echo "== $out"
 echo "== worse set: $n + $m fillers, discontinuities $before -> $after"
 if [ "$before" -ge 1 ] && [ "$after" -eq "$before" ] &&

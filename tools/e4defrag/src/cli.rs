@@ -7,7 +7,8 @@ use std::path::PathBuf;
 ///
 /// e4defrag FILE...      defragment each file (a directory: each file under it)
 /// e4defrag -r DIR...    put the files under DIR physically side by side, in
-///                       path order or --order, for fast reading in sequence
+///                       the order directory walks read them or --order, for
+///                       fast reading in sequence
 /// e4defrag DEVICE...    every file of the ext4 filesystem mounted from DEVICE
 /// e4defrag -c TARGET... report fragmentation only
 /// e4defrag --free-space --target-run SIZE | --max-move SIZE DIR|DEVICE...
@@ -28,9 +29,16 @@ pub struct Cli {
     pub colocate: bool,
 
     /// With -r: read order, one path per line (absolute or relative to DIR),
-    /// as a boot trace gives it; files not listed follow in path order.
+    /// as a boot trace gives it; files not listed follow in --order-by order.
     #[arg(long, value_name = "LISTFILE", requires = "colocate")]
     pub order: Option<PathBuf>,
+
+    /// The order of a tree's files: -r places them so, -c counts read-order
+    /// discontinuities in it. walk: as directory walks read them (find,
+    /// grep -r, tar, cp -a, du, rsync: each directory in readdir order,
+    /// depth first); path: sorted paths (git reads its index so).
+    #[arg(long, value_enum, default_value_t = OrderBy::Walk)]
+    pub order_by: OrderBy,
 
     /// With -r --order: the set is exactly the regular files the list
     /// names under DIR (on its filesystem), in list order; nothing else
@@ -178,6 +186,23 @@ pub struct Cli {
 }
 
 /// `--backend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OrderBy {
+    /// As directory walks read a tree: readdir order, depth first.
+    Walk,
+    /// Sorted paths.
+    Path,
+}
+
+impl From<OrderBy> for e4defrag::walk::TreeOrder {
+    fn from(o: OrderBy) -> Self {
+        match o {
+            OrderBy::Walk => Self::Walk,
+            OrderBy::Path => Self::Path,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
     /// The module when it is loaded, else the stock interfaces.

@@ -124,6 +124,18 @@ fn plan(cli: &Cli, mounts: &[Mount], target: &Path) -> Result<(Backend, Geometry
     Ok((backend, geometry, kind))
 }
 
+/// The order a walk lists a tree's files in: --order-by for -r (which
+/// places them so) and -c (which counts read-order discontinuities in it);
+/// sorted paths for per-file runs, whose resume state is the last path
+/// done (see `unattended::after`).
+fn walk_order(cli: &Cli) -> walk::TreeOrder {
+    if cli.colocate || cli.check {
+        cli.order_by.into()
+    } else {
+        walk::TreeOrder::Path
+    }
+}
+
 /// Expands the targets into jobs; failures become reports.
 fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
     let mut jobs = Vec::new();
@@ -138,7 +150,7 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
         let job = match kind {
             Target::File(p) => Job::Single(p),
             Target::Device { mount, .. } => {
-                let (files, errors) = walk::files_under(&mount, mounts);
+                let (files, errors) = walk::files_under(&mount, mounts, walk_order(cli));
                 out.files
                     .extend(errors.iter().map(|e| FileReport::failed(&mount, e)));
                 Job::Walk {
@@ -150,7 +162,7 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                 let (mut files, errors) = if cli.only_listed {
                     (Vec::new(), Vec::new())
                 } else {
-                    walk::files_under(&dir, mounts)
+                    walk::files_under(&dir, mounts, walk_order(cli))
                 };
                 out.files
                     .extend(errors.iter().map(|e| FileReport::failed(&dir, e)));

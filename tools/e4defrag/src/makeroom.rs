@@ -315,7 +315,7 @@ fn map_owners(
         .iter()
         .filter_map(|p| p.metadata().ok().map(|m| (m.dev(), m.ino())))
         .collect();
-    let (files, _) = walk::files_under(&root, &mounts);
+    let (files, _) = walk::files_under(&root, &mounts, walk::TreeOrder::Path);
     let mut owners = Vec::new();
     let mut pieces = Vec::new();
     for path in files {

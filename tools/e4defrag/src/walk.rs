@@ -67,9 +67,26 @@ fn is_block_device(path: &Path) -> bool {
         .is_ok_and(|m| m.file_type().is_block_device())
 }
 
-/// The regular files under `dir`, in sorted path order, and the errors met
-/// on the way (unreadable directories).
-pub fn files_under(dir: &Path, mounts: &[mounts::Mount]) -> (Vec<PathBuf>, Vec<Error>) {
+/// The order in which the files of a tree are listed (and `-r` places
+/// them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreeOrder {
+    /// The order directory walks read a tree in (`find`, `grep -r`, `tar`,
+    /// `cp -a`, `du`, `rsync`): each directory's entries as `readdir`
+    /// returns them (on ext4 with `dir_index`, hash order), a
+    /// subdirectory's files as soon as it is met (depth first).
+    Walk,
+    /// Sorted paths: the order `git` reads its index in.
+    Path,
+}
+
+/// The regular files under `dir` in `order`, and the errors met on the
+/// way (unreadable directories).
+pub fn files_under(
+    dir: &Path,
+    mounts: &[mounts::Mount],
+    order: TreeOrder,
+) -> (Vec<PathBuf>, Vec<Error>) {
     // `lost+found` is skipped only at the root of the filesystem, where
     // e2fsck keeps it.
     let root_dev = dir.metadata().map(|m| mounts::split_dev(m.dev())).ok();
@@ -97,7 +114,9 @@ pub fn files_under(dir: &Path, mounts: &[mounts::Mount]) -> (Vec<PathBuf>, Vec<E
             }
         }
     }
-    files.sort();
+    if order == TreeOrder::Path {
+        files.sort();
+    }
     (files, errors)
 }
 
