@@ -1,6 +1,7 @@
 #!/bin/bash
 # Host-side checks of `make test`: formatting, lints, the tool's cargo tests
-# (unit tests and the ABI check against the C header), checkpatch on the
+# (unit tests and the ABI check against the C header), the benchmark's disk
+# model, checkpatch on the
 # kernel patches, and that the ioctl numbers collide with nothing in 6.12.
 #   scripts/check-host.sh KDIR
 set -euo pipefail
@@ -16,6 +17,9 @@ manifest=(--manifest-path tools/e4defrag/Cargo.toml)
 cargo fmt "${manifest[@]}" --check
 cargo clippy "${manifest[@]}" --locked --all-targets -- -D warnings
 cargo test "${manifest[@]}" --locked
+
+echo "check: the seek-aware disk model (tests/test_diskmodel.py)" >&2
+python3 -m unittest tests/test_diskmodel.py
 
 echo "check: seeded layouts, stock backend (tests/layouts.sh)" >&2
 # The module's counterpart runs in QEMU (tests/guest/test-40-layouts.sh).

@@ -1,0 +1,119 @@
+"""nbdkit Python plugin: an image file served as a seek-aware hard disk
+(the model in tests/diskmodel.py). QEMU attaches it with its own NBD
+client; the guest sees a virtio disk.
+
+    nbdkit --unix SOCK python tests/nbd_disk.py file=IMAGE [sleep=1]
+
+Each request is served from IMAGE and charged the model's service time;
+with sleep=1 (the default) the plugin also sleeps that long, so that the
+guest waits as it would for the disk, and sleep=0 only counts. One
+request at a time (nbdkit serializes all requests: one actuator).
+
+The export is IMAGE's size plus one control MiB at its end, which the
+model does not charge: a read there returns the counters as one text line
+("reads=... read_ms=... seeks=..."), padded with newlines; writing
+"drop" there empties the drive's read-ahead cache (a cold read follows).
+The guest reads it with O_DIRECT (tests/guest/lib.sh: model_stats).
+"""
+
+import os
+import sys
+import time
+
+import nbdkit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import diskmodel  # noqa: E402
+
+API_VERSION = 2
+CONTROL_BYTES = 1 << 20
+
+image = None
+sleep = True
+
+
+def thread_model():
+    return nbdkit.THREAD_MODEL_SERIALIZE_ALL_REQUESTS
+
+
+def config(key, value):
+    global image, sleep
+    if key == "file":
+        image = value
+    elif key == "sleep":
+        sleep = value not in ("0", "false", "no")
+    else:
+        raise RuntimeError(f"unknown parameter {key}")
+
+
+def config_complete():
+    if image is None:
+        raise RuntimeError("file=IMAGE is required")
+
+
+class Handle:
+    def __init__(self, readonly):
+        self.fd = os.open(image, os.O_RDONLY if readonly else os.O_RDWR)
+        self.size = os.fstat(self.fd).st_size
+        self.disk = diskmodel.Disk()
+
+
+def open(readonly):  # noqa: A001 (nbdkit's name)
+    return Handle(readonly)
+
+
+def close(h):
+    os.close(h.fd)
+
+
+def get_size(h):
+    return h.size + CONTROL_BYTES
+
+
+def is_rotational(h):
+    return True
+
+
+def can_flush(h):
+    return True
+
+
+def can_fua(h):
+    return nbdkit.FUA_NATIVE
+
+
+def can_multi_conn(h):
+    return False
+
+
+def charge(ms):
+    if sleep and ms > 0:
+        time.sleep(ms / 1000)
+
+
+def pread(h, buf, offset, flags):
+    if offset >= h.size:
+        line = (h.disk.c.line() + "\n").encode()
+        n = len(buf)
+        buf[:] = (line + b"\n" * n)[:n]
+        return
+    n = min(len(buf), h.size - offset)
+    data = os.pread(h.fd, n, offset)
+    buf[:n] = data
+    buf[n:] = b"\0" * (len(buf) - n)
+    charge(h.disk.read(offset, n))
+
+
+def pwrite(h, buf, offset, flags):
+    if offset >= h.size:
+        if bytes(buf[:4]) == b"drop":
+            h.disk.drop_cache()
+        return
+    n = min(len(buf), h.size - offset)
+    os.pwrite(h.fd, bytes(buf[:n]), offset)
+    charge(h.disk.write(offset, n, fua=bool(flags & nbdkit.FLAG_FUA)))
+
+
+def flush(h, flags):
+    # The image's own durability on the host is of no interest here.
+    charge(h.disk.flush())

@@ -1,0 +1,87 @@
+"""Host checks of the seek-aware disk model (tests/diskmodel.py): its
+calibration stays inside a 7200 rpm drive's datasheet ranges, and the
+mechanics charge what they claim to (python3 -m unittest, from
+scripts/check-host.sh)."""
+
+import os
+import random
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import diskmodel  # noqa: E402
+from diskmodel import MIB, Disk, Params  # noqa: E402
+
+
+class Calibration(unittest.TestCase):
+    def test_datasheet_ranges(self):
+        rows = {what.split(" (")[0]: model for what, model, _ in diskmodel.calibration()}
+        self.assertTrue(12.0 <= rows["4 KiB random reads over the disk, queue depth 1"] <= 13.5)
+        self.assertTrue(150 <= rows["1 MiB sequential reads, outer zone"] <= 220)
+        self.assertAlmostEqual(rows["full-stroke seek"], 16.7, places=2)
+        self.assertAlmostEqual(rows["rotational latency, half a revolution"], 4.17, places=2)
+        self.assertLess(rows["4 KiB read inside the read-ahead window"], 0.2)
+
+    def test_seek_curve_grows_with_distance(self):
+        d = Disk()
+        times = [d.seek_ms(x) for x in (1, 10, 100, 1000, 10_000, 100_000, 249_999)]
+        self.assertEqual(times, sorted(times))
+        self.assertEqual(d.seek_ms(0), 0.0)
+        # Square root below the knee: four times the distance, about twice
+        # the extra time over one cylinder.
+        extra = [d.seek_ms(x) - d.p.seek_track_ms for x in (1001, 4001)]
+        self.assertAlmostEqual(extra[1] / extra[0], 2.0, delta=0.05)
+
+
+class Mechanics(unittest.TestCase):
+    def test_sequential_reads_do_not_seek(self):
+        d = Disk()
+        for off in range(0, 64 * MIB, 128 << 10):
+            d.read(off, 128 << 10)
+        self.assertEqual(d.c.seeks, 1)  # the first only
+        self.assertGreater(d.c.ra_hits, 0)
+
+    def test_read_ahead_hit_and_drop(self):
+        d = Disk()
+        d.read(0, 4096)
+        self.assertLess(d.read(8192, 4096), 0.2)
+        d.drop_cache()
+        self.assertGreater(d.read(16384, 4096), 4.0)  # half a turn at least
+
+    def test_scattered_set_costs_more_than_packed(self):
+        rng = random.Random(3)
+        scattered, packed = Disk(), Disk()
+        offs = [rng.randrange(0, 512 * MIB // 4096) * 4096 for _ in range(300)]
+        for off in offs:
+            scattered.read(off, 4096)
+        for i in range(300):
+            packed.read(i * 4096, 4096)
+        self.assertGreater(scattered.c.read_ms, 20 * packed.c.read_ms)
+        self.assertEqual(scattered.c.reads, packed.c.reads)
+
+    def test_writes_are_cached_until_a_flush(self):
+        d = Disk()
+        t = d.write(100 * MIB, 4096)
+        self.assertLess(t, 0.2)
+        self.assertEqual(d.c.seeks, 0)
+        d.write(0, 4096)
+        d.flush()
+        self.assertEqual(d.dirty, [])
+        self.assertEqual(d.c.seeks, 2)
+        # A FUA write reaches the media before it completes.
+        self.assertGreater(d.write(300 * MIB, 4096, fua=True), 4.0)
+
+    def test_read_of_just_written_data_comes_from_the_cache(self):
+        d = Disk()
+        d.write(50 * MIB, 8192)
+        self.assertLess(d.read(50 * MIB, 4096), 0.2)
+
+    def test_partition_offset_moves_the_zone(self):
+        inner = Disk(Params(partition_offset=1_900_000_000_000))
+        outer = Disk()
+        self.assertGreater(inner.media_ms(inner.p.partition_offset, MIB),
+                           outer.media_ms(outer.p.partition_offset, MIB))
+
+
+if __name__ == "__main__":
+    unittest.main()
