@@ -4,8 +4,9 @@
 Three parts:
   * the guest boot (tests/guest/bench-read.sh): one seeded fragmented image,
     every variant (none, e2fsprogs' e4defrag, e4defrag -r and per-file with
-    each backend, the ideal) on a virtio disk throttled like a hard disk and
-    on one throttled like a SATA SSD; cold reads of the set in its read order
+    each backend, the ideal) on the seek-aware hard disk model
+    (tests/diskmodel.py, served by nbdkit: tests/nbd_disk.py) and on a
+    virtio disk throttled like a SATA SSD; cold reads of the set in its read order
     and of the big files, defragmentation cost against the copy bound, the
     move-unit sweep, and the module's time against a file's extents;
   * on the host (stock kernel, EXT4_IOC_MOVE_EXT): the tool's time and peak
@@ -26,28 +27,49 @@ import tempfile
 import time
 from types import SimpleNamespace
 
+import agetree
 import bench_report
 import qemu
-from bench_report import VARIANTS
+from bench_report import TREE_VARIANTS, VARIANTS
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# What the throttled disks stand for (QEMU block throttling: every request
-# costs 1/IOPS of a second whatever its size or distance, and no more than
-# BPS bytes pass per second).
+# What the disks stand for. The hard disk is the seek-aware model
+# (tests/diskmodel.py: seek distance, rotation, zones, read-ahead and write
+# cache). The SSD is QEMU block throttling, where every request costs
+# 1/IOPS of a second whatever its size or distance and no more than BPS
+# bytes pass per second: an SSD has no seek, so that is its model.
 PROFILES = {
-    "hdd": {"iops": 150, "bps": 120_000_000, "what": "7200 rpm hard disk"},
-    "ssd": {"iops": 20_000, "bps": 500_000_000, "what": "SATA SSD"},
+    "hdd": {"model": "seek-aware", "what": "7200 rpm hard disk, 2 TB (seek-aware model)"},
+    "ssd": {"iops": 20_000, "bps": 500_000_000, "what": "SATA SSD (throttled)"},
 }
+PLUGIN = os.path.join(TOP, "tests", "nbd_disk.py")
+
+
+def start_model(image, sock):
+    """nbdkit serving IMAGE as the seek-aware disk on the Unix socket
+    SOCK; returns the process once the socket is there."""
+    proc = subprocess.Popen(["nbdkit", "--foreground", "--exit-with-parent", "--unix", sock,
+                             "python", PLUGIN, f"file={image}"])
+    for _ in range(100):
+        if os.path.exists(sock):
+            return proc
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"nbdkit did not start for {image}")
 SIZES = {
     # seed, set files, big files, MiB each, fs MiB, runs,
     # growth extents (guest), growth blocks (1 KiB), growth files (host)
     "full": SimpleNamespace(seed=12, files=300, bigs=2, big_mib=32, fs_mib=512, runs=3,
                             extents=[10, 1000, 100000], blocks=100000,
-                            host_files=[1000, 10000, 100000]),
+                            host_files=[1000, 10000, 100000],
+                            tree=SimpleNamespace(package="Django", releases=150, mib=384,
+                                                 runs=1)),
     "quick": SimpleNamespace(seed=12, files=60, bigs=2, big_mib=4, fs_mib=128, runs=1,
                              extents=[10, 100, 1000], blocks=2000,
-                             host_files=[100, 1000]),
+                             host_files=[100, 1000], tree=None),
 }
 
 
@@ -84,13 +106,13 @@ class BenchRun(qemu.Run):
 
 def guest(args, size, tmp):
     """The guest boot; returns its BenchRun."""
-    disks = []
-    for name in ("hdd", "ssd"):
-        p = PROFILES[name]
-        disk = qemu.new_disk(tmp, size.fs_mib, f"{name}.img")
-        disks.append(f"{disk},throttling.iops-total={p['iops']},"
-                     f"throttling.bps-total={p['bps']}")
-    disks.append(qemu.new_disk(tmp, size.fs_mib, "master.img"))
+    sock = os.path.join(tmp, "hdd.sock")
+    model = start_model(qemu.new_disk(tmp, size.fs_mib, "hdd.img"), sock)
+    p = PROFILES["ssd"]
+    disks = [f"nbd+unix:///?socket={sock}",
+             f"{qemu.new_disk(tmp, size.fs_mib, 'ssd.img')},throttling.iops-total={p['iops']},"
+             f"throttling.bps-total={p['bps']}",
+             qemu.new_disk(tmp, size.fs_mib, "master.img")]
     disks += growth_images(args, size, tmp)
     params = ",".join(str(x) for x in (size.seed, size.files, size.bigs, size.big_mib,
                                       size.fs_mib, size.runs,
@@ -98,12 +120,64 @@ def guest(args, size, tmp):
     run = BenchRun()
     qargs = SimpleNamespace(accel=args.accel, kernel=args.kernel, initrd=args.initrd,
                             timeout=args.timeout, log_file=args.log_file)
-    done, secs = qemu.boot(qargs, "bench", disks, run,
-                           f"e4d.bench=read e4d.params={params}")
+    try:
+        done, secs = qemu.boot(qargs, "bench", disks, run,
+                               f"e4d.bench=read e4d.params={params}")
+    finally:
+        model.terminate()
+        model.wait()
     print(f"bench: guest boot ran {secs:.0f} s", flush=True)
     if not done or not run.ended:
         run.errors.append(run.crash or "the guest did not finish (see the console log)")
     return run, secs
+
+
+def aged_image(tree, tmp):
+    """A copy in TMP of the image aged by TREE's releases (tests/agetree.py),
+    made once and cached, keyed by what makes it; (path, what it holds)."""
+    import hashlib
+    import shutil
+    with open(agetree.__file__, "rb") as f:
+        key = hashlib.sha256(f.read() + repr(vars(tree)).encode()).hexdigest()[:12]
+    cached = os.path.join(os.path.dirname(agetree.CACHE), f"aged-{key}.img")
+    about = cached + ".json"
+    if not os.path.exists(about):
+        info = agetree.age(cached + ".new", tree.package, tree.releases, tree.mib,
+                           say=lambda m: print(f"bench: {m}", flush=True))
+        os.rename(cached + ".new", cached)
+        with open(about, "w") as f:
+            json.dump(info, f)
+    with open(about) as f:
+        info = json.load(f)
+    img = os.path.join(tmp, "aged.img")
+    shutil.copyfile(cached, img)
+    return img, info
+
+
+def tree_guest(args, tree, tmp):
+    """The aged tree's boot (tests/guest/bench-tree.sh) on the seek-aware
+    disk; returns (BenchRun, seconds, what the tree holds)."""
+    master, info = aged_image(tree, tmp)
+    sock = os.path.join(tmp, "tree.sock")
+    model = start_model(qemu.new_disk(tmp, tree.mib, "tree-hdd.img"), sock)
+    run = BenchRun()
+    qargs = SimpleNamespace(accel=args.accel, kernel=args.kernel, initrd=args.initrd,
+                            timeout=args.timeout, log_file=args.log_file)
+    try:
+        done, secs = qemu.boot(qargs, "bench", [f"nbd+unix:///?socket={sock}", master], run,
+                               f"e4d.bench=tree e4d.params={tree.mib},{tree.runs}")
+    finally:
+        model.terminate()
+        model.wait()
+    print(f"bench: tree boot ran {secs:.0f} s", flush=True)
+    if not done or not run.ended:
+        run.errors.append(run.crash or "the tree boot did not finish (see the console log)")
+    want = [("tread", v, w) for v in TREE_VARIANTS if v != "ideal" for w in ("grep", "tar", "du")]
+    want.append(("tread", "ideal", "ideal"))
+    have = {(k, f.get("variant"), f.get("what")) for k, f, _ in run.records}
+    run.errors += [f"no tree read record of {v} {w}" for _, v, w in want
+                   if ("tread", v, w) not in have]
+    return run, secs, info
 
 
 def missing(records, size):
@@ -227,7 +301,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(TOP, "build", "bench"))
     ap.add_argument("--quick", action="store_true",
                     help="one run each on a smaller image (make bench-quick)")
-    ap.add_argument("--only", choices=["guest", "host"], help="run one part only")
+    ap.add_argument("--only", choices=["guest", "host", "tree"], help="run one part only")
     ap.add_argument("--accel", default=os.environ.get("E4D_ACCEL", "tcg"))
     ap.add_argument("--timeout", type=int, default=2400, help="seconds for the guest boot")
     args = ap.parse_args()
@@ -235,19 +309,26 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     args.log_file = open(os.path.join(args.out, "console.log"), "w")
     started = time.monotonic()
-    results = {"size": "quick" if args.quick else "full", "params": vars(size),
-               "profiles": PROFILES, "records": [], "host_growth": [], "errors": []}
-    if args.only != "guest":
+    params = {k: vars(v) if isinstance(v, SimpleNamespace) else v for k, v in vars(size).items()}
+    results = {"size": "quick" if args.quick else "full", "params": params,
+               "profiles": PROFILES, "records": [], "host_growth": [], "errors": [],
+               "tree": None}
+    if args.only in (None, "host"):
         results["host_growth"] = host_growth(size, args.tool)
         results["errors"] += [f"host growth {r['files']} files: {k} exit {v['rc']}"
                               for r in results["host_growth"] for k, v in r.items()
                               if isinstance(v, dict) and v["rc"] != 0]
-    if args.only != "host":
+    if args.only in (None, "guest"):
         with tempfile.TemporaryDirectory(prefix="e4d-bench-") as tmp:
             run, secs = guest(args, size, tmp)
         results["guest_secs"] = round(secs, 1)
         results["records"] = run.records
         results["errors"] += run.errors + missing(run.records, size)
+    if args.only in (None, "tree") and size.tree:
+        with tempfile.TemporaryDirectory(prefix="e4d-bench-") as tmp:
+            run, secs, info = tree_guest(args, size.tree, tmp)
+        results["tree"] = {"secs": round(secs, 1), "image": info, "records": run.records}
+        results["errors"] += run.errors
     args.log_file.close()
     results["total_secs"] = round(time.monotonic() - started, 1)
     with open(os.path.join(args.out, "results.json"), "w") as f:

@@ -6,6 +6,8 @@ import math
 import os
 import statistics
 
+import diskmodel
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -23,6 +25,65 @@ VARIANT_NAMES = {
     "ideal": "ideal: one contiguous file",
 }
 VARIANTS = list(VARIANT_NAMES)
+TREE_VARIANT_NAMES = {
+    "aged": "aged: the releases installed over each other",
+    "e2fsprogs": "e2fsprogs e4defrag DIR",
+    "files-module": "e4defrag DIR: each file on its own (module)",
+    "r-module": "e4defrag -r (module; walk order, the default)",
+    "r-module-path": "e4defrag -r --order-by path (module)",
+    "r-move-ext": "e4defrag -r (MOVE_EXT; walk order)",
+    "copy": "a fresh copy (cp -a)",
+    "ideal": "ideal: the tree's data in one file",
+}
+TREE_VARIANTS = list(TREE_VARIANT_NAMES)
+TREE_READS = {"grep": "grep -r", "tar": "tar c", "du": "du -s"}
+
+
+def tree_section(tree):
+    """The aged tree's tables: cold reads by model time, and the cost."""
+    if not tree:
+        return "(not run: make bench-quick has no aged tree)"
+    reads, cost = {}, {}
+    for kind, f, _ in tree["records"]:
+        if kind == "tread":
+            reads.setdefault((f["variant"], f["what"]), []).append(f)
+        elif kind == "tdefrag":
+            cost[f["variant"]] = f
+
+    def med(v, w):
+        runs = sorted(reads.get((v, w), []), key=lambda f: float(f["model_read_ms"]))
+        return runs[len(runs) // 2] if runs else None
+
+    head = ["variant"]
+    for w, name in TREE_READS.items():
+        head += [f"{name}: model s (x aged, x copy)", "wall s", "seeks"]
+    head += ["defrag wall s", "defrag model s"]
+    rows = [head, ["---"] * len(head)]
+    for v in TREE_VARIANTS:
+        row = [TREE_VARIANT_NAMES[v]]
+        for w in TREE_READS:
+            f = med(v, "ideal" if v == "ideal" else w)
+            if f is None or (v == "ideal" and w != "grep"):
+                row += ["-"] * 3
+                continue
+            ms = float(f["model_read_ms"])
+            ratios = []
+            for ref in ("aged", "copy"):
+                r = med(ref, w)
+                if r and ms > 0:
+                    ratios.append(f"{float(r['model_read_ms']) / ms:.1f}x")
+            row += [f"{ms / 1000:.2f} (" + ", ".join(ratios) + ")", f["secs"], f["model_seeks"]]
+        c = cost.get(v)
+        row += ["-", "-"] if c is None else [
+            c["secs"], f"{(float(c['model_read_ms']) + float(c['model_write_ms'])) / 1000:.2f}"]
+        rows.append(row)
+    img = tree["image"]
+    return (f"{img['package']} {img['first']} .. {img['last']}, {img['releases']} releases "
+            f"installed over each other (tests/agetree.py): {img['files']} files, "
+            f"{img['mib']} MiB. Ratios are speed-ups: the aged (or copied) tree's model "
+            "time over the variant's. The ideal is `cat` of one file holding the data "
+            "(no directories, no inodes), in the grep column.\n\n"
+            + "\n".join("| " + " | ".join(r) + " |" for r in rows))
 
 
 class Data:
@@ -31,6 +92,7 @@ class Data:
     def __init__(self, results):
         self.r = results
         self.reads = {}  # (profile, variant, what) -> [(secs, reqs)]
+        self.model = {}  # (variant, what) -> [the disk model's fields of a read]
         self.defrag = {}  # (profile, variant) -> fields
         self.copy = {}  # (profile, what) -> fields
         self.layout = {}  # (profile, variant) -> fields
@@ -43,6 +105,8 @@ class Data:
             if kind == "read":
                 key = (f["profile"], f["variant"], f["what"])
                 self.reads.setdefault(key, []).append((float(f["secs"]), int(f["read_reqs"])))
+                if "model_read_ms" in f:
+                    self.model.setdefault((f["variant"], f["what"]), []).append(f)
             elif kind == "defrag":
                 self.defrag[(f["profile"], f["variant"])] = f
             elif kind == "copy":
@@ -76,6 +140,51 @@ class Data:
         secs = [s for s, _ in runs]
         return (statistics.median(secs), min(secs), max(secs),
                 statistics.median(r for _, r in runs))
+
+
+    def model_read(self, variant, what):
+        """The disk model's figures of a variant's cold read, the run of
+        median service time: {key: float} or None."""
+        runs = self.model.get((variant, what))
+        if not runs:
+            return None
+        runs = sorted(runs, key=lambda f: float(f["model_read_ms"]))
+        return {k[len("model_"):]: float(v) for k, v in runs[len(runs) // 2].items()
+                if k.startswith("model_")} | {"wall": float(runs[len(runs) // 2]["secs"])}
+
+
+def model_table(d):
+    """The cold reads on the seek-aware disk: the model's service time
+    first (deterministic), then the guest's wall time and what the disk
+    did."""
+    head = ["variant"]
+    for what in ("set", "big"):
+        head += [f"{what}: model s (x ideal)", "wall s", "requests", "seeks",
+                 "seek distance (cylinders)", "read-ahead hits"]
+    rows = [head, ["---"] * len(head)]
+    for v in VARIANTS:
+        row = [VARIANT_NAMES[v]]
+        for what in ("set", "big"):
+            m = d.model_read(v, what)
+            if m is None:
+                row += ["-"] * 6
+                continue
+            ratios = []
+            for ref in ("ideal",):
+                r = d.model_read(ref, what)
+                if r and r["read_ms"] > 0:
+                    ratios.append(f"{m['read_ms'] / r['read_ms']:.1f}x")
+            row += [f"{m['read_ms'] / 1000:.3f}" + (f" ({', '.join(ratios)})" if ratios else ""),
+                    f"{m['wall']:.2f}", f"{m['reads']:.0f}", f"{m['seeks']:.0f}",
+                    f"{m['seek_cylinders']:.0f}", f"{m['ra_hits']:.0f}"]
+        rows.append(row)
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def calibration_table():
+    rows = [["the model's disk", "model", "7200 rpm datasheet"], ["---"] * 3]
+    rows += [[what, str(model), sheet] for what, model, sheet in diskmodel.calibration()]
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
 
 def fmt_read(d, profile, variant, what):
@@ -304,13 +413,14 @@ def plot_maps(d, out):
 
 def write(results, out):
     d = Data(results)
-    plot_reads(d, out)
-    plot_cost(d, out)
+    if d.profiles():  # not with --only host or tree
+        plot_reads(d, out)
+        plot_cost(d, out)
     plot_growth(d, out)
     plot_maps(d, out)
     p = results["params"]
     prof = results["profiles"]
-    table = main_table(d)
+    table = model_table(d)
     doc = f"""# e4defrag benchmark ({results['size']})
 
 Image: seed {p['seed']}, {p['fs_mib']} MiB ext4 (4 KiB blocks), a set of
@@ -321,17 +431,35 @@ variant. Master image built in {d.master.get('secs', '?')} s: the set in
 {d.master.get('big_extents', '?')}. Guest boot {results.get('guest_secs', '-')} s,
 everything {results['total_secs']} s.
 
-Disks (QEMU block throttling): HDD {prof['hdd']['iops']} IOPS and
-{prof['hdd']['bps'] // 1000000} MB/s, SSD {prof['ssd']['iops']} IOPS and
-{prof['ssd']['bps'] // 1000000} MB/s. Each request costs 1/IOPS of a second
-whatever its size and whatever the distance from the last one: the model
-counts requests, not seeks (see Documentation/ext4-defrag/benchmark.rst).
+Disks: HDD, {prof['hdd']['what']} (tests/diskmodel.py, served by nbdkit
+over NBD): seek time from the distance, half a revolution per
+repositioning, zoned media rate, a read-ahead cache of a few segments, a
+write cache, one request at a time. SSD, {prof['ssd']['what']}: QEMU block
+throttling, {prof['ssd']['iops']} IOPS and {prof['ssd']['bps'] // 1000000} MB/s,
+where every request costs the same wherever it lands (an SSD has no seek).
+See Documentation/ext4-defrag/benchmark.rst.
 
-## Cold reads: seconds (median [min-max]) (ratio to ideal), requests
+## Cold reads on the seek-aware HDD
+
+The model's service time is the disk's own (deterministic: TCG's speed
+does not enter it); wall time is the guest's, with TCG's CPU cost in it.
+Median run by model time.
 
 {table}
 
+### The model's calibration
+
+{calibration_table()}
+
+## Cold reads, wall time: seconds (median [min-max]) (ratio to ideal), requests
+
+{main_table(d)}
+
 ![read times](read-times.png)
+
+## An aged tree, read the way tools read trees (seek-aware HDD)
+
+{tree_section(results.get("tree"))}
 
 ## The boot workflow
 

@@ -2,14 +2,16 @@
 # The benchmark's guest part (make bench, make bench-quick; the host side
 # is tests/bench.py, which reads the E4D-BENCH lines and writes the
 # report). Disks:
-#   vda  throttled like a hard disk     vdb  throttled like a SATA SSD
+#   vda  the seek-aware hard disk model (tests/nbd_disk.py over NBD)
+#   vdb  throttled like a SATA SSD
 #   vdc  the master image (unthrottled) vdd... one growth image each
 # e4d.params=SEED,FILES,BIGS,BIG_MIB,FS_MIB,RUNS,EXTENTS,BLOCKS (EXTENTS
 # colon-separated) sizes it. For each profile and variant: the master
 # image written to the throttled disk, the variant's defragmentation timed
 # (disk bytes read and written from /sys/block), the data checked, then
 # RUNS cold reads (caches dropped) of the set in its read order and of the
-# big files, each timed with the requests it took; e2fsck at the end.
+# big files, each timed with the requests it took (on vda also with the
+# model's service time, seeks and read-ahead hits); e2fsck at the end.
 # The variant boot records the set's read with e4defrag --record first
 # and colocates what it recorded with -r --only-listed on the mount.
 . /bin/lib.sh
@@ -33,10 +35,20 @@ io_delta() {
 		'BEGIN { printf "read_reqs=%d read_mib=%.1f write_reqs=%d written_mib=%.1f", r1 - r0, (rs1 - rs0) / 2048, w1 - w0, (ws1 - ws0) / 2048 }'
 }
 cold() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+# m_before DEV, m_since DEV BEFORE: the model's counters, and what it did
+# since (vda only: the other disks print nothing).
+m_before() { [ "$1" != vda ] || model_stats vda; }
+m_since() { [ "$1" != vda ] || model_delta vda "$2"; }
 # extents LIST: the extents of the files LIST names, together.
 extents() { xargs filefrag < "$1" | awk '{ s += $(NF-2) } END { print s + 0 }'; }
 
 insmod $KO || { say "error insmod failed"; exit 0; }
+# virtio-blk cannot say the model is a rotating disk; ext4's allocator
+# (mb_optimize_scan) and the block layer ask.
+echo 1 > /sys/block/vda/queue/rotational
+m=$(model_stats vda)
+case $m in reads=*) say "note hdd: the seek-aware model: $m" ;;
+*) say "error vda is not the disk model (its control block says: $m)"; exit 0 ;; esac
 
 # The master image, once: every variant starts from a copy of it.
 mkfs.ext4 -q -F -m 0 -b 4096 -E nodiscard "$master" "${fs_mib}M" &&
@@ -105,15 +117,15 @@ variant() {
 	set_list=$order big_list=/tmp/big.list
 	[ "$v" = boot ] && record_boot "$p"
 	sync
-	before=$(io "$d")
+	m0=$(m_before "$d") before=$(io "$d")
 	t0=$(now)
 	if [ "$v" = ideal ]; then
 		xargs cat < $order > /mnt/ideal-set && sync
-		say "copy profile=$p what=set secs=$(since "$t0") $(io_delta "$d" $before)"
-		before=$(io "$d")
+		say "copy profile=$p what=set secs=$(since "$t0") $(io_delta "$d" $before) $(m_since "$d" "$m0")"
+		m0=$(m_before "$d") before=$(io "$d")
 		t0=$(now)
 		xargs cat < /tmp/big.list > /mnt/ideal-big && sync
-		say "copy profile=$p what=big secs=$(since "$t0") $(io_delta "$d" $before)"
+		say "copy profile=$p what=big secs=$(since "$t0") $(io_delta "$d" $before) $(m_since "$d" "$m0")"
 		# Then (not timed) each into one run, where the free space allows.
 		e4defrag --backend module /mnt/ideal-set /mnt/ideal-big > /dev/null 2>&1
 		echo /mnt/ideal-set > /tmp/ideal-set.list
@@ -124,7 +136,7 @@ variant() {
 		defrag "$v" > /tmp/defrag.out 2>&1
 		rc=$?
 		sync
-		say "defrag profile=$p variant=$v secs=$(since "$t0") $(io_delta "$d" $before) rc=$rc"
+		say "defrag profile=$p variant=$v secs=$(since "$t0") $(io_delta "$d" $before) $(m_since "$d" "$m0") rc=$rc"
 		[ $rc -eq 0 ] || say "error $p $v exit $rc: $(tail -1 /tmp/defrag.out)"
 	fi
 	check "$v" && data=intact || data=CHANGED
@@ -136,10 +148,11 @@ variant() {
 			for what in set big; do
 				[ $what = set ] && l=$set_list || l=$big_list
 				cold
-				before=$(io "$d")
+				[ "$d" != vda ] || model_drop vda
+				m0=$(m_before "$d") before=$(io "$d")
 				t0=$(now)
 				xargs cat < "$l" > /dev/null
-				say "read profile=$p variant=$v what=$what run=$r secs=$(since "$t0") $(io_delta "$d" $before)"
+				say "read profile=$p variant=$v what=$what run=$r secs=$(since "$t0") $(io_delta "$d" $before) $(m_since "$d" "$m0")"
 			done
 			r=$((r + 1))
 		done ;;

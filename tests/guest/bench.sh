@@ -10,10 +10,12 @@
 DEV=/dev/vda
 
 # e4d.bench=read: the cold-read benchmark of tests/bench.py (make bench);
+# e4d.bench=tree: its aged tree (bench-tree.sh);
 # e4d.bench=layouts: only the seeded layouts' -r timings;
 # e4d.bench=makeroom: only making room on crowded layouts.
 case " $(cat /proc/cmdline) " in
 *" e4d.bench=read "*) /bin/bench-read.sh; exit 0 ;;
+*" e4d.bench=tree "*) /bin/bench-tree.sh; exit 0 ;;
 esac
 insmod $KO || { echo "bench: insmod failed"; exit 0; }
 case " $(cat /proc/cmdline) " in

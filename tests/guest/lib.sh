@@ -248,3 +248,26 @@ start_recording() {
 		i=$((i + 1))
 	done
 }
+
+# The seek-aware disk model (tests/nbd_disk.py) on DEV: its control MiB
+# past the image's end, in 4 KiB blocks. model_stats DEV prints its
+# counters (key=value words), model_drop DEV empties the drive's
+# read-ahead cache, model_delta DEV BEFORE prints what it did since the
+# counters were BEFORE, as model_KEY=value words.
+model_ctl() { echo $(($(cat "/sys/block/$1/size") / 8 - 256)); }
+model_stats() {
+	dd if="/dev/$1" bs=4096 skip="$(model_ctl "$1")" count=1 iflag=direct 2>/dev/null | head -1
+}
+model_drop() {
+	printf drop | dd of="/dev/$1" bs=4096 seek="$(model_ctl "$1")" count=1 \
+		oflag=direct conv=sync 2>/dev/null
+}
+model_delta() {
+	awk -v a="$2" -v b="$(model_stats "$1")" 'BEGIN {
+		n = split(a, x, " "); split(b, y, " ")
+		for (i = 1; i <= n; i++) {
+			split(x[i], kv, "="); split(y[i], kw, "=")
+			printf "%smodel_%s=%s", (i > 1 ? " " : ""), kv[1], kw[2] - kv[2]
+		}
+	}'
+}
