@@ -53,9 +53,19 @@ impl<'a> File<'a> {
     /// Writes back and waits for the dirty data in bytes `start..=end`;
     /// reports a write-back error as [`File::write_back`] does.
     pub(crate) fn write_back_range(&self, start: i64, end: i64) -> Result {
-        // SAFETY: the inode of an open file (type invariant) is a valid
-        // ext4 inode; the call takes what locks it needs.
-        to_result(unsafe { bindings::ext4_hook_write_back(self.inode().ptr.as_ptr(), start, end) })
+        // The inode's mapping, not the file: writing back through the file
+        // would advance its write-back error cursor, and the application's
+        // next fsync() would miss an error met here.
+        // SAFETY: the inode of an open file (type invariant) is valid and
+        // its `i_mapping` is set for its life; the call takes what locks it
+        // needs.
+        to_result(unsafe {
+            bindings::filemap_write_and_wait_range(
+                (*self.inode().ptr.as_ptr()).i_mapping,
+                start,
+                end,
+            )
+        })
     }
 
     /// Starts reading bytes `start..start + len` of the file into the page

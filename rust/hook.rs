@@ -3,7 +3,7 @@
 //! RAII registration with ext4's ioctl hook (`include/linux/ext4_hook.h`).
 
 use crate::ext4::File;
-use core::marker::PhantomData;
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings,
     error::to_result,
@@ -50,10 +50,12 @@ unsafe extern "C" fn trampoline<H: IoctlHandler>(
 ///
 /// # Invariants
 ///
-/// `ops` is registered with ext4 from `new` until `drop` unregisters it; the
-/// box keeps its address stable for that time.
+/// `ops` comes from [`KBox::into_raw`] and is registered with ext4 from
+/// `new` until `drop` unregisters it and frees it. (A raw pointer, not the
+/// box: moving a box would assert it is the only reference, while ext4
+/// holds one.)
 pub(crate) struct Registration<H: IoctlHandler> {
-    ops: KBox<bindings::ext4_ioctl_hook>,
+    ops: NonNull<bindings::ext4_ioctl_hook>,
     _handler: PhantomData<H>,
 }
 
@@ -69,11 +71,18 @@ impl<H: IoctlHandler> Registration<H> {
             },
             GFP_KERNEL,
         )?;
-        // SAFETY: `ops` is a valid table whose address stays fixed until
-        // `drop` unregisters it; `owner` is this module.
-        to_result(unsafe { bindings::ext4_register_ioctl_hook(&*ops) })?;
+        let ops = KBox::into_raw(ops);
+        // SAFETY: `ops` is a valid table that stays allocated until `drop`
+        // unregisters it (or until the failed registration below returns);
+        // `owner` is this module.
+        if let Err(e) = to_result(unsafe { bindings::ext4_register_ioctl_hook(ops) }) {
+            // SAFETY: from `KBox::into_raw` above, and ext4 did not keep it.
+            drop(unsafe { KBox::from_raw(ops) });
+            return Err(e);
+        }
         Ok(Self {
-            ops,
+            // SAFETY: `KBox::into_raw` never returns null.
+            ops: unsafe { NonNull::new_unchecked(ops) },
             _handler: PhantomData,
         })
     }
@@ -81,7 +90,8 @@ impl<H: IoctlHandler> Registration<H> {
 
 // SAFETY: the table is never touched through `Registration` after `new`
 // but by `drop`; ext4 reads it as described on the type, whichever thread
-// owns the box. The module pointer in it is only an address to this code.
+// owns the `Registration`. The module pointer in it is only an address to
+// this code.
 unsafe impl<H: IoctlHandler> Send for Registration<H> {}
 // SAFETY: `Registration` has no methods that use the table through `&self`.
 unsafe impl<H: IoctlHandler> Sync for Registration<H> {}
@@ -92,6 +102,9 @@ impl<H: IoctlHandler> Drop for Registration<H> {
         // waits for an RCU grace period, and the module is exiting, so no
         // call holds a reference to it: nothing can read `ops` when the box
         // is freed after this.
-        unsafe { bindings::ext4_unregister_ioctl_hook(&*self.ops) };
+        unsafe { bindings::ext4_unregister_ioctl_hook(self.ops.as_ptr()) };
+        // SAFETY: from `KBox::into_raw` (type invariant); ext4 no longer
+        // holds it.
+        drop(unsafe { KBox::from_raw(self.ops.as_ptr()) });
     }
 }

@@ -161,7 +161,7 @@ rm -rf /mnt/filler
 #    hold its old or its new content; from then on (fc-B-fsynced: its
 #    start mark, no sync before it, and the fast commits of another
 #    file's fsyncs) only the new. The module's moves are ineligible in
-#    the kernel (patch 0009); on a stock kernel's EXT4_IOC_MOVE_EXT the
+#    the kernel (patch 0008); on a stock kernel's EXT4_IOC_MOVE_EXT the
 #    tool commits each move itself.
 umount /mnt
 mkfs.ext4 -q -F -b 4096 -N 4096 -O fast_commit -E nodiscard "$DEV" 64M &&
