@@ -2,7 +2,8 @@
 # ext4 goal-directed online defragmentation: build and test entry points.
 #   make test   everything: host checks, cargo tests, the QEMU end-to-end run
 #   make demo   boot the patched kernel and show the module at work
-#   make bench  cold reads on throttled disks per variant, cost, growth:
+#   make bench  cold reads on the seek-aware disk model and a throttled SSD
+#               per variant (seeded set, aged tree, cold start), cost, growth:
 #               build/bench/report.md (bench-quick: the small run make test does)
 #   make bench-moves  move timings under TCG (units, seeded layouts, making room)
 # See README.md and Documentation/ext4-defrag/.

@@ -1,24 +1,34 @@
 """An ext4 image aged by real history: successive releases of a real
 package installed one over the other into one tree (what upgrading it
-does), the way Conway et al.
-age filesystems with successive git commits ("File Systems Fated for
-Senescence? Nonsense, Says Science!", FAST 2017). Each step makes the
-tree what the release holds: files whose content changed are written
-anew (rsync's temporary file and rename, as git checkout unlinks and
-writes), files the release dropped are deleted, unchanged files stay.
+does), the way Conway et al. age filesystems with successive git commits
+("File Systems Fated for Senescence? Nonsense, Says Science!", FAST
+2017). Each step makes the tree what the release holds: files whose
+content changed are written anew (rsync's temporary file and rename, as
+git checkout unlinks and writes), files the release dropped are deleted,
+unchanged files stay.
 
     agetree.py IMAGE --package Django --releases 150 --mib 384
 
 The releases are the package's final ones (no alpha, beta or rc) in
 version order, the last N of them, as wheels from PyPI (pip download: a
 wheel is the tree as installed, and needs no build), kept in
-~/.cache/ext4-defrag/releases/ so only the first run downloads. The image holds the tree at /tree (the last release). Prints
-one line: steps, files, MiB, and how many files each step rewrote.
+~/.cache/ext4-defrag/releases/ so only the first run downloads. The
+image holds the tree at /tree (the last release). Prints one line:
+steps, files, MiB, and how many files each step rewrote.
+
+For a program's cold start the image also holds, written before the
+ageing starts (the older data of a system), Debian's python3 with its
+standard library and the shared libraries it and its extension modules
+load, at their own paths (so that `chroot IMAGE /usr/bin/python3` runs),
+and the package's dependencies (their latest wheels) in /deps; after the
+last release the tree's modules are compiled (__pycache__), as pip does
+when it installs.
 """
 
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,9 +65,37 @@ def wheel(package, version):
     return wheel(package, version)
 
 
+# What the package needs to be imported (Django: asgiref, sqlparse).
+DEPENDS = {"Django": ["asgiref", "sqlparse"]}
+PYTHON = "/usr/bin/python3"
+
+
+def install_python(mnt):
+    """Debian's python3, its standard library and every shared library it
+    and its extension modules load, into MNT at the same paths."""
+    exe = os.path.realpath(PYTHON)
+    version = os.path.basename(exe)[len("python"):]
+    stdlib = f"/usr/lib/python{version}"
+    objs = [exe] + [os.path.join(d, f) for d, _, fs in os.walk(stdlib) for f in fs
+                    if f.endswith(".so")]
+    libs = set()
+    for obj in objs:
+        out = subprocess.run(["ldd", obj], capture_output=True, text=True).stdout
+        libs.update(re.findall(r"(/\S+) \(0x", out))
+    for path in sorted(libs) + [exe]:
+        dest = mnt + (PYTHON if path == exe else path)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copyfile(path, dest)
+        shutil.copymode(path, dest)
+    os.makedirs(os.path.dirname(mnt + stdlib), exist_ok=True)
+    subprocess.run(["cp", "-a", stdlib, mnt + stdlib], check=True)
+    return version
+
+
 def age(image, package, n, mib, say=print):
     versions = releases(package, n)
     archives = [wheel(package, v) for v in versions]
+    deps = [wheel(d, releases(d, 1)[0]) for d in DEPENDS.get(package, [])]
     with open(image, "wb") as f:
         f.truncate(mib << 20)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-E", "nodiscard", image],
@@ -68,6 +106,12 @@ def age(image, package, n, mib, say=print):
         os.mkdir(mnt)
         subprocess.run(["mount", "-o", "loop", image, mnt], check=True)
         try:
+            pyver = install_python(mnt)
+            os.mkdir(os.path.join(mnt, "deps"))
+            for archive in deps:
+                with zipfile.ZipFile(archive) as z:
+                    z.extractall(os.path.join(mnt, "deps"))
+            subprocess.run(["sync", "-f", mnt], check=True)
             tree = os.path.join(mnt, "tree")
             os.mkdir(tree)
             for v, archive in zip(versions, archives):
@@ -83,6 +127,9 @@ def age(image, package, n, mib, say=print):
                 # Each release reaches the disk before the next, as each
                 # checkout would in use.
                 subprocess.run(["sync", "-f", tree], check=True)
+            subprocess.run([PYTHON, "-m", "compileall", "-q", "-j", "0", tree,
+                            os.path.join(mnt, "deps")], check=True)
+            subprocess.run(["sync", "-f", tree], check=True)
             files = sum(len(f) for _, _, f in os.walk(tree))
             used = subprocess.run(["du", "-sm", tree], check=True, capture_output=True,
                                   text=True).stdout.split()[0]
@@ -92,7 +139,7 @@ def age(image, package, n, mib, say=print):
         f"{files} files, {used} MiB; files rewritten per release: median "
         f"{sorted(rewritten)[len(rewritten) // 2]}, first {rewritten[0]}")
     return {"package": package, "releases": len(versions), "first": versions[0],
-            "last": versions[-1], "files": files, "mib": int(used)}
+            "last": versions[-1], "files": files, "mib": int(used), "python": pyver}
 
 
 def main():

@@ -30,7 +30,7 @@ from types import SimpleNamespace
 import agetree
 import bench_report
 import qemu
-from bench_report import TREE_VARIANTS, VARIANTS
+from bench_report import START_VARIANTS, TREE_VARIANTS, VARIANTS
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -106,29 +106,35 @@ class BenchRun(qemu.Run):
 
 def guest(args, size, tmp):
     """The guest boot; returns its BenchRun."""
-    sock = os.path.join(tmp, "hdd.sock")
-    model = start_model(qemu.new_disk(tmp, size.fs_mib, "hdd.img"), sock)
     p = PROFILES["ssd"]
-    disks = [f"nbd+unix:///?socket={sock}",
-             f"{qemu.new_disk(tmp, size.fs_mib, 'ssd.img')},throttling.iops-total={p['iops']},"
+    disks = [f"{qemu.new_disk(tmp, size.fs_mib, 'ssd.img')},throttling.iops-total={p['iops']},"
              f"throttling.bps-total={p['bps']}",
              qemu.new_disk(tmp, size.fs_mib, "master.img")]
     disks += growth_images(args, size, tmp)
     params = ",".join(str(x) for x in (size.seed, size.files, size.bigs, size.big_mib,
                                       size.fs_mib, size.runs,
                                       ":".join(map(str, size.extents)), size.blocks))
+    return boot_on_model(args, "guest", qemu.new_disk(tmp, size.fs_mib, "hdd.img"), disks,
+                         f"e4d.bench=read e4d.params={params}")
+
+
+def boot_on_model(args, what, model_image, disks, cmdline):
+    """A bench boot whose first disk (vda) is MODEL_IMAGE served by the
+    disk model, DISKS after it; returns (BenchRun, seconds)."""
+    sock = model_image + ".sock"
+    model = start_model(model_image, sock)
     run = BenchRun()
     qargs = SimpleNamespace(accel=args.accel, kernel=args.kernel, initrd=args.initrd,
                             timeout=args.timeout, log_file=args.log_file)
     try:
-        done, secs = qemu.boot(qargs, "bench", disks, run,
-                               f"e4d.bench=read e4d.params={params}")
+        done, secs = qemu.boot(qargs, "bench", [f"nbd+unix:///?socket={sock}", *disks], run,
+                               cmdline)
     finally:
         model.terminate()
         model.wait()
-    print(f"bench: guest boot ran {secs:.0f} s", flush=True)
+    print(f"bench: {what} boot ran {secs:.0f} s", flush=True)
     if not done or not run.ended:
-        run.errors.append(run.crash or "the guest did not finish (see the console log)")
+        run.errors.append(run.crash or f"the {what} boot did not finish (see the console log)")
     return run, secs
 
 
@@ -158,25 +164,14 @@ def tree_guest(args, tree, tmp):
     """The aged tree's boot (tests/guest/bench-tree.sh) on the seek-aware
     disk; returns (BenchRun, seconds, what the tree holds)."""
     master, info = aged_image(tree, tmp)
-    sock = os.path.join(tmp, "tree.sock")
-    model = start_model(qemu.new_disk(tmp, tree.mib, "tree-hdd.img"), sock)
-    run = BenchRun()
-    qargs = SimpleNamespace(accel=args.accel, kernel=args.kernel, initrd=args.initrd,
-                            timeout=args.timeout, log_file=args.log_file)
-    try:
-        done, secs = qemu.boot(qargs, "bench", [f"nbd+unix:///?socket={sock}", master], run,
-                               f"e4d.bench=tree e4d.params={tree.mib},{tree.runs}")
-    finally:
-        model.terminate()
-        model.wait()
-    print(f"bench: tree boot ran {secs:.0f} s", flush=True)
-    if not done or not run.ended:
-        run.errors.append(run.crash or "the tree boot did not finish (see the console log)")
+    run, secs = boot_on_model(args, "tree", qemu.new_disk(tmp, tree.mib, "tree-hdd.img"),
+                              [master], f"e4d.bench=tree e4d.params={tree.mib},{tree.runs}")
     want = [("tread", v, w) for v in TREE_VARIANTS if v != "ideal" for w in ("grep", "tar", "du")]
     want.append(("tread", "ideal", "ideal"))
+    want += [("sread", v, None) for v in START_VARIANTS]
     have = {(k, f.get("variant"), f.get("what")) for k, f, _ in run.records}
-    run.errors += [f"no tree read record of {v} {w}" for _, v, w in want
-                   if ("tread", v, w) not in have]
+    run.errors += [f"no {k} record of {v} {w or ''}" for k, v, w in want
+                   if (k, v, w) not in have]
     return run, secs, info
 
 

@@ -83,6 +83,11 @@ defrag() {
 	files-move-ext) e4defrag --backend move-ext /mnt/big ;;
 	unit-*) e4defrag --backend module --unit-log2 "${1#unit-}" /mnt/big ;;
 	boot) e4defrag -r --backend module --order /tmp/rec.list --only-listed /mnt ;;
+	# A fresh copy of the set's and the big files' directories (cp -a),
+	# the old ones removed: what copying a tree anew gives.
+	copy) for t in boot big; do
+		cp -a /mnt/$t /mnt/$t.new && rm -rf /mnt/$t && mv /mnt/$t.new /mnt/$t || return 1
+	done ;;
 	esac
 }
 
@@ -170,7 +175,7 @@ variant() {
 	fi
 }
 
-for v in none e2fsprogs r-module r-move-ext files-module files-move-ext boot ideal; do
+for v in none e2fsprogs r-module r-move-ext files-module files-move-ext boot copy ideal; do
 	variant hdd vda $v
 	variant ssd vdb $v
 done

@@ -4,12 +4,15 @@
 # a real package installed over each other). Disks:
 #   vda  the seek-aware hard disk model (tests/nbd_disk.py over NBD)
 #   vdb  the aged image (the master every variant starts from)
-# e4d.params=FS_MIB,RUNS. For each variant: the master onto vda, the
+# e4d.params=FS_MIB,RUNS. Two workloads on it. The tree: for each
+# variant, the master onto vda, the
 # variant's work timed (with the model's service time), the data checked
 # against the master's checksums, then RUNS cold reads of the tree the way
 # tools read trees: grep -r of an absent string (every file's data, in
 # readdir order), tar c (the same, with the archive written to a pipe), du
-# (a stat walk: directories and inodes only). e2fsck at the end.
+# (a stat walk: directories and inodes only). e2fsck at the end. Then a
+# program's cold start on the same image (see below), with the boot
+# workflow's record and colocate among its variants.
 . /bin/lib.sh
 set -- $(sed -n 's/.*e4d\.params=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
 [ $# -eq 2 ] || { echo "E4D-BENCH: error no e4d.params"; exit 0; }
@@ -28,7 +31,9 @@ m=$(model_stats vda)
 case $m in reads=*) ;; *) say "error vda is not the disk model (its control block says: $m)"; exit 0 ;; esac
 
 mount -t ext4 -o ro "$master" /mnt || { say "error the aged image does not mount"; exit 0; }
-(cd /mnt && find tree -type f | sort | xargs sha256sum) > $sums
+# Every file of the image: the variants of the cold start move more than
+# the tree.
+(cd /mnt && find . -path ./lost+found -prune -o -type f -print | sort | xargs sha256sum) > $sums
 ideal_sum=$(cd /mnt && find tree -type f | xargs cat | sha256sum | cut -d' ' -f1)
 say "tnote files=$(wc -l < $sums) kib=$(du -sk /mnt/tree | cut -f1) extents=$(find /mnt/tree -type f | xargs filefrag | awk '{ s += $(NF-2) } END { print s }')"
 umount /mnt
@@ -94,5 +99,79 @@ for v in aged e2fsprogs files-module r-module r-module-path r-move-ext copy idea
 	done
 	umount /mnt
 	e2fsck -fn /dev/vda > /tmp/fsck 2>&1 || say "error tree $v e2fsck: $(tail -3 /tmp/fsck | tr '\n' ';')"
+done
+
+# A program's cold start: python3 (on the image, with its standard
+# library) sets Django up and imports about 600 modules of the standard
+# library, the aged package and its dependencies. It prints how many
+# modules it has: every variant must print the same.
+PY='import sys
+import django
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["django.contrib.admin", "django.contrib.auth",
+                    "django.contrib.contenttypes", "django.contrib.sessions",
+                    "django.contrib.messages", "django.contrib.staticfiles"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}})
+django.setup()
+import django.contrib.admin.sites, django.core.management, django.test.client
+import django.db.backends.sqlite3.base, django.forms, django.template.defaulttags
+print(len(sys.modules))'
+pystart() {
+	PYTHONPATH=/tree:/deps PYTHONDONTWRITEBYTECODE=1 chroot /mnt /usr/bin/python3 -c "$PY"
+}
+# record_start: the files the cold start opens, in order (e4defrag
+# --record), into /tmp/py.list.
+record_start() {
+	cold
+	start_recording /tmp/py.list /mnt /tmp/rec.err
+	pystart > /dev/null 2>&1
+	kill -INT $rec
+	wait $rec || say "error start: record failed: $(tail -2 /tmp/rec.err | tr '\n' ' ')"
+	cold
+}
+want_modules=
+for v in aged e2fsprogs files-module r-module boot-module boot-move-ext ideal; do
+	umount /mnt 2>/dev/null
+	dd if=$master of=/dev/vda bs=4M count=$((fs_mib / 4)) conv=fsync 2>/dev/null &&
+		mount -t ext4 -o $opts /dev/vda /mnt || { say "error start $v: restore failed"; continue; }
+	case $v in boot-* | ideal) record_start ;; esac
+	cold
+	m0=$(model_stats vda)
+	t0=$(now)
+	case $v in
+	aged) true ;;
+	e2fsprogs) e2fsprogs-e4defrag /mnt ;;
+	files-module) e4defrag --backend module /mnt ;;
+	r-module) e4defrag -r --backend module /mnt ;;
+	boot-module) e4defrag -r --backend module --order /tmp/py.list --only-listed /mnt ;;
+	boot-move-ext) e4defrag -r --backend move-ext --order /tmp/py.list --only-listed /mnt ;;
+	# What the recorded files' data costs read in one sweep: the bound.
+	ideal) xargs cat < /tmp/py.list > /mnt/ideal && sync && e4defrag --backend module /mnt/ideal ;;
+	esac > /tmp/defrag.out 2>&1
+	rc=$?
+	sync
+	say "sdefrag variant=$v secs=$(since "$t0") $(model_delta vda "$m0") listed=$(wc -l < /tmp/py.list 2>/dev/null || echo 0) rc=$rc"
+	[ $rc -eq 0 ] || say "error start $v exit $rc: $(tail -1 /tmp/defrag.out)"
+	(cd /mnt && sha256sum -c $sums > /dev/null 2>&1) || say "error start $v data changed"
+	r=1
+	while [ $r -le "$runs" ]; do
+		cold
+		m0=$(model_stats vda)
+		t0=$(now)
+		if [ $v = ideal ]; then
+			cat /mnt/ideal > /dev/null
+			got=$want_modules
+		else
+			got=$(pystart 2>/tmp/py.err)
+		fi
+		say "sread variant=$v run=$r secs=$(since "$t0") $(model_delta vda "$m0") modules=$got"
+		[ -n "$want_modules" ] || want_modules=$got
+		[ -n "$got" ] && [ "$got" = "$want_modules" ] ||
+			say "error start $v: $got modules, not $want_modules: $(tail -1 /tmp/py.err)"
+		r=$((r + 1))
+	done
+	umount /mnt
+	e2fsck -fn /dev/vda > /tmp/fsck 2>&1 || say "error start $v e2fsck: $(tail -3 /tmp/fsck | tr '\n' ';')"
 done
 say "end"
