@@ -102,6 +102,6 @@ pub const COMPAT_HAS_JOURNAL: u32 = 0x4;
 pub const COMPAT_FAST_COMMIT: u32 = 0x400;
 
 /// `s_feature_compat` of a superblock [`read_superblock`] read.
-pub fn compat_features(sb: &[u8; 1024]) -> Option<u32> {
-    Some(u32::from_le_bytes(sb[0x5c..0x60].try_into().ok()?))
+pub fn compat_features(sb: &[u8; 1024]) -> u32 {
+    u32::from_le_bytes([sb[0x5c], sb[0x5d], sb[0x5e], sb[0x5f]])
 }

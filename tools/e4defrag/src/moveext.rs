@@ -95,7 +95,7 @@ fn compat_features(dev: u64) -> Option<u32> {
     let mounts = crate::mounts::read().ok()?;
     let mount = crate::mounts::whole_fs(&mounts, crate::mounts::split_dev(dev))?;
     let sb = crate::ext4fs::read_superblock(Path::new(&mount.source), Some(dev)).ok()?;
-    crate::ext4fs::compat_features(&sb)
+    Some(crate::ext4fs::compat_features(&sb))
 }
 
 /// Commits the filesystem of `file` (`syncfs`: a full journal commit, and
