@@ -139,7 +139,8 @@ const MAX_ALLOC: u64 = 32767;
 /// Plans where `want` blocks go from `goal` (see [`placement`]) into
 /// `pieces`, from the free space as the block allocator sees it now.
 fn plan(inode: &Inode<'_>, goal: u64, want: u64, pieces: &mut [Run]) -> Result<Placement> {
-    let end = inode.info().blocks_count;
+    let info = inode.info();
+    let end = info.blocks_count;
     // Rule 1 first, from the bitmaps of the goal's groups only: the free
     // run at the goal holds it (the common case of a planned slot).
     let mut at_goal = 0u64;
@@ -161,7 +162,32 @@ fn plan(inode: &Inode<'_>, goal: u64, want: u64, pieces: &mut [Run]) -> Result<P
             });
         }
     }
-    placement::place(
+    if want == 0 || pieces.is_empty() {
+        return Ok(Placement {
+            pieces: 0,
+            blocks: 0,
+            whole: false,
+        });
+    }
+    // Rule 2 from the goal outward, a block group either side first: a
+    // call reads the bitmaps near the goal, not the whole filesystem's.
+    let near = placement::nearest_whole_outward(
+        |lo, hi, f: &mut dyn FnMut(Run)| inode.free_runs(lo, hi, f),
+        goal,
+        want,
+        end,
+        info.blocks_per_group.into(),
+    )?;
+    if let Some((start, _)) = near {
+        pieces[0] = Run { start, len: want };
+        return Ok(Placement {
+            pieces: 1,
+            blocks: want,
+            whole: true,
+        });
+    }
+    // Rule 3 needs the largest runs, wherever they are.
+    placement::place_pieces(
         |f: &mut dyn FnMut(Run)| inode.free_runs(0, end, f),
         goal,
         want,
@@ -236,7 +262,10 @@ fn predict(inode: &Inode<'_>, range: BlockRange, pieces: &[Run]) -> Result<Exten
 /// held only part of the data, or a writer took a planned run first,
 /// plans again for what is left, from where the last run ended. Returns
 /// the donor's layout (of the data's blocks) and one past its last
-/// allocated logical block.
+/// allocated logical block. With `goal_only` there is no plan but the
+/// first: a run taken meanwhile, or data the plan has no room for, is
+/// `ENOSPC` (the caller asked for the data at the goal or nowhere).
+#[allow(clippy::too_many_arguments)]
 fn allocate(
     write: &WriteAccess<'_, '_>,
     donor: &Donor,
@@ -245,6 +274,7 @@ fn allocate(
     want: u64,
     pieces: &mut [Run],
     mut placed: Placement,
+    goal_only: bool,
 ) -> Result<(ExtentCounter, u64)> {
     let inode = &write.inode();
     let info = inode.info();
@@ -260,6 +290,9 @@ fn allocate(
                 // The plan is used up: plan the rest next to the last run
                 // (at least this stretch, should a writer have filled a
                 // hole since the count).
+                if goal_only {
+                    return Err(ENOSPC);
+                }
                 let goal = after.next_pblk().unwrap_or(0);
                 placed = plan(inode, goal, left.max(end - lblk), pieces)?;
                 cursor = Cursor::default();
@@ -289,7 +322,9 @@ fn allocate(
                     replans = 0;
                 }
                 // Someone was quicker: plan again for the rest.
-                Err(e) if e.to_errno() == ENOSPC.to_errno() && replans < MAX_REPLANS => {
+                Err(e)
+                    if e.to_errno() == ENOSPC.to_errno() && !goal_only && replans < MAX_REPLANS =>
+                {
                     replans += 1;
                     placed = plan(inode, r.start, left.max(end - lblk), pieces)?;
                     cursor = Cursor::default();
@@ -357,7 +392,8 @@ impl DonorPlace {
 /// closed: one truncate at the end of a set frees them all, where a hole
 /// punched back per call cost as much as the rest of a small file's move.
 /// `EFBIG` once the donor has no logical blocks left for the range;
-/// `EINVAL` if it has blocks past its end already.
+/// `EINVAL` if it has blocks past its end already (so that truncating it
+/// back to its size frees exactly what a call put there).
 fn lent_donor_place(donor: &Inode<'_>, range: BlockRange, per_page: u64) -> Result<DonorPlace> {
     let blkbits = donor.blkbits();
     let end_blocks = donor.size().div_ceil(1 << blkbits);
@@ -366,7 +402,11 @@ fn lent_donor_place(donor: &Inode<'_>, range: BlockRange, per_page: u64) -> Resu
     if end > uapi::MAX_LBLK + 1 {
         return Err(EFBIG);
     }
-    if !is_hole(donor, BlockRange { start, end })? {
+    let past_end = BlockRange {
+        start: end_blocks,
+        end: uapi::MAX_LBLK + 1,
+    };
+    if !is_hole(donor, past_end)? {
         return Err(EINVAL);
     }
     Ok(DonorPlace(start.wrapping_sub(range.start)))
@@ -539,11 +579,26 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
         Donor::new(file)?
     });
     let at = if lend {
-        lent_donor_place(&donor.inode(), range, per_page)?
+        let at = lent_donor_place(&donor.inode(), range, per_page)?;
+        // A call that fails, or moves nothing, leaves the lent donor as it
+        // was: its blocks would otherwise sit in the next file's slot of
+        // a set until the donor is closed.
+        donor.restore_on_drop(donor.inode().size());
+        at
     } else {
         DonorPlace(0)
     };
-    let (after, data_end) = allocate(&write, donor, at, range, want, &mut pieces, placed)?;
+    let goal_only = req.flags & uapi::DEFRAG_GOAL_ONLY != 0;
+    let (after, data_end) = allocate(
+        &write,
+        donor,
+        at,
+        range,
+        want,
+        &mut pieces,
+        placed,
+        goal_only,
+    )?;
     if !plan::improves(&before, &after, req.goal) {
         return Ok(());
     }
@@ -640,6 +695,21 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
             {
                 break;
             }
+            // No extent at or after `lblk` any more: a hole was punched
+            // over the rest of the range since the plan. Punched blocks
+            // are not moved; the rest was.
+            Err(e) if e.to_errno() == -(bindings::ENODATA as i32) => {
+                let rest = BlockRange {
+                    start: lblk,
+                    end: data_end,
+                };
+                match is_hole(&inode, rest) {
+                    Ok(true) => {}
+                    Ok(false) => res = Err(e),
+                    Err(e) => res = Err(e),
+                }
+                break;
+            }
             Err(e) => {
                 res = Err(e);
                 break;
@@ -670,5 +740,9 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
         Ok(())
     };
     req.extents_after = count_extents(&inode, range)?.extents();
-    res.and(committed).and(shrunk)
+    let res = res.and(committed).and(shrunk);
+    if res.is_ok() && req.moved_blocks > 0 {
+        donor.keep();
+    }
+    res
 }

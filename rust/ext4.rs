@@ -419,6 +419,9 @@ pub(crate) struct Ext4Info {
 /// `ptr` is a file this value holds a reference to, open read-write.
 pub(crate) struct Donor {
     ptr: NonNull<bindings::file>,
+    /// A lent donor's size before the call: truncated back to it on drop
+    /// (see [`Donor::restore_on_drop`]).
+    restore_size: Option<i64>,
 }
 
 impl Donor {
@@ -468,6 +471,7 @@ impl Donor {
         let donor = Self {
             // SAFETY: `from_err_ptr` let through a valid file pointer.
             ptr: unsafe { NonNull::new_unchecked(res?) },
+            restore_size: None,
         };
         // SAFETY: the donor is a new, empty ext4 file this value holds;
         // the call takes the inode lock itself.
@@ -485,7 +489,10 @@ impl Donor {
         // returns a referenced file, or null.
         let ptr = NonNull::new(unsafe { bindings::fget(fd) }).ok_or(EBADF)?;
         // From here on, dropping `donor` drops the reference.
-        let donor = Self { ptr };
+        let donor = Self {
+            ptr,
+            restore_size: None,
+        };
         let (d, o) = (donor.inode(), file.inode());
         if !d.same_fs(&o) {
             return Err(EXDEV);
@@ -506,6 +513,19 @@ impl Donor {
             return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
         }
         Ok(donor)
+    }
+
+    /// Truncates the donor back to `size` bytes when it is dropped (after
+    /// the call's write access: the truncate takes its own), so that a
+    /// lent donor keeps none of the blocks a failed call allocated in it.
+    /// [`Donor::keep`] undoes it.
+    pub(crate) fn restore_on_drop(&mut self, size: u64) {
+        self.restore_size = Some(i64::try_from(size).unwrap_or(i64::MAX));
+    }
+
+    /// Keeps what the call left in the donor (the old blocks of a move).
+    pub(crate) fn keep(&mut self) {
+        self.restore_size = None;
     }
 
     /// The donor as a borrowed [`File`].
@@ -557,6 +577,16 @@ impl Donor {
 
 impl Drop for Donor {
     fn drop(&mut self) {
+        if let Some(size) = self.restore_size {
+            // SAFETY: `ptr` is an open file (type invariant), so its
+            // `f_path` is a valid, pinned path; `vfs_truncate` takes the
+            // write access, locks and permission checks it needs, and no
+            // lock of the call is held any more.
+            let r = unsafe { bindings::vfs_truncate(&(*self.ptr.as_ptr()).f_path, size) };
+            if r != 0 {
+                pr_warn!("lent donor not truncated back after a failed call: {r}\n");
+            }
+        }
         // SAFETY: drops the reference this value holds (type invariant); the
         // last one of a donor made here evicts the orphan and frees its
         // blocks.

@@ -131,6 +131,37 @@ pub fn nearest_whole<E>(
     Ok(best)
 }
 
+/// The same answer as [`nearest_whole`] over `0..end` (nothing
+/// excluded), without reading all the free space: `scan_range(lo, hi, f)`
+/// reports the free runs in `lo..hi` (cut at its ends), and the search
+/// reads windows around the goal, `radius` blocks either side and four
+/// times wider each time, until the nearest placement found lies in the
+/// window with `want` blocks to spare (then none outside it can be
+/// nearer: a nearer one would lie whole inside) or the window is all of
+/// `0..end`. A filesystem with free space near the goal has its bitmaps
+/// read there only, whatever its size.
+pub fn nearest_whole_outward<E>(
+    mut scan_range: impl FnMut(u64, u64, &mut dyn FnMut(Run)) -> Result<(), E>,
+    goal: u64,
+    want: u64,
+    end: u64,
+    radius: u64,
+) -> Result<Option<(u64, u64)>, E> {
+    let mut radius = radius.max(want).max(1);
+    loop {
+        let lo = goal.saturating_sub(radius);
+        let hi = goal.saturating_add(radius).min(end);
+        let mut scan = |f: &mut dyn FnMut(Run)| scan_range(lo, hi, f);
+        let best = nearest_whole(&mut scan, goal, want, &[])?;
+        let everything = lo == 0 && hi >= end;
+        match best {
+            Some((_, dist)) if dist.saturating_add(want) <= radius => return Ok(best),
+            _ if everything => return Ok(best),
+            _ => radius = radius.saturating_mul(4),
+        }
+    }
+}
+
 /// Orders runs for the "fewest runs" choice: longer first, then nearer to
 /// `goal`, then lower.
 fn better(a: &Run, b: &Run, goal: u64) -> bool {
@@ -213,6 +244,25 @@ pub fn place<E>(
             blocks: want,
             whole: true,
         });
+    }
+    place_pieces(scan, goal, want, buf)
+}
+
+/// Rule 3 of [`place`] alone, for a caller that knows no free run holds
+/// `want` blocks whole (see [`nearest_whole_outward`]).
+pub fn place_pieces<E>(
+    mut scan: impl FnMut(&mut dyn FnMut(Run)) -> Result<(), E>,
+    goal: u64,
+    want: u64,
+    buf: &mut [Run],
+) -> Result<Placement, E> {
+    let none = Placement {
+        pieces: 0,
+        blocks: 0,
+        whole: false,
+    };
+    if want == 0 || buf.is_empty() {
+        return Ok(none);
     }
     let n = largest(&mut scan, goal, want, buf)?;
     if n == 0 {

@@ -20,12 +20,14 @@ copy_with_libs() {
 }
 
 # e2fsprogs first, so busybox's look-alikes do not shadow them.
-for p in mke2fs e2fsck debugfs filefrag chattr lsattr; do
+for p in mke2fs e2fsck debugfs dumpe2fs filefrag chattr lsattr; do
 	copy_with_libs "$(command -v "$p" || echo "/usr/sbin/$p")" "/usr/sbin/$p"
 done
 ln -s mke2fs "$root/usr/sbin/mkfs.ext4"
 # e2fsprogs' own e4defrag (EXT4_IOC_MOVE_EXT from userspace), for make bench.
 copy_with_libs "$(command -v e4defrag || echo /usr/sbin/e4defrag)" /usr/sbin/e2fsprogs-e4defrag
+# util-linux's fallocate: busybox's cannot punch holes.
+copy_with_libs "$(command -v fallocate || echo /usr/bin/fallocate)" /usr/sbin/fallocate
 cp /etc/mke2fs.conf "$root/etc/"
 # dmsetup puts the power-cut boot's filesystem on dm-log-writes.
 copy_with_libs "$(command -v dmsetup || echo /usr/sbin/dmsetup)" /usr/sbin/dmsetup

@@ -540,3 +540,67 @@ else
 	fail truncate_during_move_stops_at_the_end "$(tr '\n' ' ' < /tmp/trunc.out | head -c 300)"
 fi
 fsck_ok e2fsck_clean_after_truncate_during_move
+
+# GOAL_ONLY means the data in the planned run at the goal, or ENOSPC and
+# the file untouched: no plan after the first. Six two-block stretches
+# between holes give the donor six extents: the fifth needs an
+# extent-tree block, which ext4 puts at the first free block of the
+# goal's group: here the goal itself is that block (group 1's first free
+# one, after the journal), so the tree block lands in the planned run
+# (before the fix: planned again elsewhere, and the call succeeded with
+# the data out of the run). A failed call with a lent donor leaves the
+# donor as it was: no blocks allocated for the call kept in it (before
+# the fix: its size grown, the planned blocks held until it is closed).
+echo "== defrag: GOAL_ONLY through a donor's extent-tree block, lent donor"
+umount /mnt
+mkfs.ext4 -q -F -b 4096 "$DEV" && mount -t ext4 -o nodelalloc "$DEV" /mnt ||
+	{ fail goal_only_mkfs "mkfs or mount failed"; exit 0; }
+fraggen stretches /mnt/gs 6
+sync
+sum=$(sha /mnt/gs) ext=$(extent_count /mnt/gs)
+goal=$(dumpe2fs /dev/vda 2>/dev/null | awk '/^Group 1:/ { g = 1 } g && /Free blocks: [0-9]/ {
+	sub(/-.*/, "", $3); print $3; exit }')
+r=$(fraggen defrag-lent /mnt/gs goal-only=$goal)
+# The data's blocks in file order, as "first-last" runs.
+runs=$(filefrag -e /mnt/gs | awk -F'[:.]+' '/^ *[0-9]+: / { printf "%d-%d ", $4, $5 }')
+want_runs=$(awk -v g="$goal" 'BEGIN { for (i = 0; i < 6; i++) printf "%d-%d ", g + 2 * i, g + 2 * i + 1 }')
+echo "== GOAL_ONLY at $goal: $r; data at $runs"
+case $r in
+"ok $goal") [ "$runs" = "$want_runs" ] && [ "$(sha /mnt/gs)" = "$sum" ] ;;
+"ENOSPC held 0 size 0") [ "$(sha /mnt/gs)" = "$sum" ] && [ "$(extent_count /mnt/gs)" = "$ext" ] ;;
+*) false ;;
+esac && pass goal_only_in_the_run_or_enospc_untouched ||
+	fail goal_only_in_the_run_or_enospc_untouched "$r; data at $runs, planned $want_runs"
+fsck_ok e2fsck_clean_after_goal_only
+
+# A goal-0 call plans from the bitmaps near the data, not from every
+# group's: on a 64 GiB filesystem (512 groups, all free but the data's)
+# one dry-run call may build the buddy bitmaps of a few groups only
+# (ext4's mb_stats count them; before the outward search: every group).
+echo "== defrag: a goal-0 call reads the bitmaps near the data only"
+mkdir -p /mnt2
+loop=$(losetup -f)
+truncate -s 64G /mnt/sparse.img && losetup "$loop" /mnt/sparse.img &&
+	mkfs.ext4 -q -F -b 4096 -J size=8 -E lazy_itable_init=1,nodiscard "$loop" &&
+	mount -t ext4 -o nodelalloc "$loop" /mnt2 ||
+	{ fail sparse64_mkfs "mkfs or mount of the 64 GiB image failed"; exit 0; }
+fraggen stretches /mnt2/f 3
+umount /mnt2
+mount -t ext4 -o nodelalloc "$loop" /mnt2
+loopdev=$(basename "$loop")
+built() { awk '/buddies_generated/ { split($2, a, "/"); print a[1] }' "/proc/fs/ext4/$loopdev/mb_stats"; }
+echo 1 > "/sys/fs/ext4/$loopdev/mb_stats"
+b0=$(built)
+out=$(e4defrag --dry-run /mnt2/f 2>&1)
+b1=$(built)
+groups=$(awk '/buddies_generated/ { split($2, a, "/"); print a[2] }' "/proc/fs/ext4/$loopdev/mb_stats")
+echo "== one goal-0 dry run on 64 GiB: buddies built for $((b1 - b0)) of $groups groups; $out"
+if [ -n "$b0" ] && [ $((b1 - b0)) -le 4 ] && echo "$out" | grep -q "would move"; then
+	pass goal0_call_reads_bitmaps_near_the_data
+else
+	fail goal0_call_reads_bitmaps_near_the_data "$((b1 - b0)) of $groups groups: $out"
+fi
+umount /mnt2
+losetup -d "$loop"
+rm -f /mnt/sparse.img
+fsck_ok e2fsck_clean_after_sparse64

@@ -7,7 +7,8 @@
 # stock MOVE_EXT backend. Defragmentation never changes data: every file
 # must end as the workload's own model says. A file nobody writes, moved
 # by the same loop, keeps its checksum; e2fsck -fn is clean and the kernel
-# log quiet (lockdep included).
+# log quiet (lockdep included). Then a punch of the range's tail during a
+# move.
 . /bin/lib.sh
 DEV=/dev/vda
 lsmod | grep -q ext4_defrag || insmod $KO
@@ -46,4 +47,34 @@ else
 	fail concurrency_untouched_file_intact "checksum changed"
 fi
 fsck_ok e2fsck_clean_after_concurrency
+# A hole punched over the range's tail while the move goes on: the
+# punched blocks are simply not moved (the move does not fail with
+# ENODATA when no extent is left at or after its next step). 64 MiB moved
+# to a goal in the other block group, a page per step: the punch comes
+# once the first step has moved the first block, long before the move
+# reaches the tail (a fresh filesystem: the file in group 0, the goal
+# free).
+mkfs.ext4 -q -F -b 4096 "$DEV" 256M && mount -t ext4 "$DEV" /mnt ||
+	{ fail punch_mkfs "mkfs or mount failed"; exit 0; }
+dd if=/dev/urandom of=/mnt/p bs=1M count=64 conv=fsync 2>/dev/null
+head_sum=$(head -c $((48 << 20)) /mnt/p | sha256sum | cut -d' ' -f1)
+first() { filefrag -e "$1" | awk '$1 == "0:" { sub(/\.\..*/, "", $4); print $4 }'; }
+was=$(first /mnt/p)
+e4defrag --backend module --goal 40000 --unit-log2 0 /mnt/p > /tmp/punch.out 2>&1 &
+df=$!
+while [ "$(first /mnt/p)" = "$was" ] && kill -0 $df 2>/dev/null; do :; done
+/usr/sbin/fallocate -p -o $((48 << 20)) -l $((16 << 20)) /mnt/p
+kill -0 $df 2>/dev/null && during=yes || during=no
+wait $df
+rc=$?
+tail_zero=$(tail -c $((16 << 20)) /mnt/p | tr -d '\0' | wc -c)
+if [ $during = yes ] && [ $rc -eq 0 ] && [ "$tail_zero" -eq 0 ] &&
+	[ "$(head -c $((48 << 20)) /mnt/p | sha256sum | cut -d' ' -f1)" = "$head_sum" ]; then
+	pass concurrent_punch_of_the_tail_is_not_moved
+else
+	fail concurrent_punch_of_the_tail_is_not_moved \
+		"punched during the move: $during, exit $rc, $tail_zero non-zero tail bytes: $(tail -2 /tmp/punch.out | tr '\n' ';')"
+fi
+rm -f /mnt/p
+fsck_ok e2fsck_clean_after_punch_during_move
 check_kernel_log concurrency_kernel_log_clean

@@ -306,7 +306,7 @@ const MAX_EXTENT_BLOCKS: u64 = 32768;
 /// does, the file has more extents than its size needs, no goal was given
 /// and `max_evacuate` allows (see `makeroom`). `None` when not needed or
 /// not possible: then the file is defragmented as before (without
-/// CAP_SYS_ADMIN there is no GETFSMAP; a file that cannot be moved out of
+/// CAP_SYS_ADMIN no file moves to a goal; a file that cannot be moved out of
 /// the way stops the clearing, what moved stays moved, whole). A dry run
 /// makes no room.
 fn room_for_file(

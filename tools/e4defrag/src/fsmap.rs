@@ -1,5 +1,6 @@
 //! The free space of a mounted ext4, from `FS_IOC_GETFSMAP` (ext4 reports
-//! its free extents through it since Linux 4.12; it needs CAP_SYS_ADMIN).
+//! its free extents through it since Linux 4.12; ext4 checks no capability
+//! for it, XFS needs CAP_SYS_ADMIN).
 //! ext4 reads the same buddy bitmaps as its block allocator, so a run
 //! reported free here is what the module's placement plan sees too.
 

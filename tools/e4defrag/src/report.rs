@@ -141,8 +141,8 @@ pub struct Totals {
 pub struct Check {
     pub files: Vec<FileCheck>,
     pub sets: Vec<SetCheck>,
-    /// Per filesystem of a directory or device target (needs
-    /// CAP_SYS_ADMIN for GETFSMAP; left out without it).
+    /// Per filesystem of a directory or device target (from GETFSMAP;
+    /// left out where it fails, e.g. on XFS without CAP_SYS_ADMIN).
     pub free_space: Vec<FreeSpace>,
     pub totals: Totals,
 }

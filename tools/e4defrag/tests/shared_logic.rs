@@ -305,6 +305,86 @@ fn placement_keeps_its_contract_on_random_free_space() {
     }
 }
 
+/// The free runs of `free` inside `lo..hi`, cut at its ends, as the
+/// module's bitmap walk reports them for a window.
+fn clipped(free: &[Run], lo: u64, hi: u64) -> Vec<Run> {
+    free.iter()
+        .filter_map(|r| {
+            let (s, e) = (r.start.max(lo), r.end().min(hi));
+            (s < e).then(|| run(s, e - s))
+        })
+        .collect()
+}
+
+#[test]
+fn outward_search_finds_the_nearest_run_and_reads_only_near_the_goal() {
+    for seed in 1..=3000u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut free = Vec::new();
+        let mut at = rng.below(50);
+        for _ in 0..rng.below(60) {
+            let scale = if rng.below(4) == 0 { 5000 } else { 30 };
+            let len = 1 + rng.below(scale);
+            free.push(run(at, len));
+            at += len + 1 + rng.below(20_000);
+        }
+        let end = at + rng.below(1000);
+        let goal = rng.below(end);
+        let scale = if rng.below(2) == 0 { 50 } else { 4000 };
+        let want = 1 + rng.below(scale);
+        let radius = 1 + rng.below(8192);
+        let full = placement::nearest_whole(&mut placement::slice_scan(&free), goal, want, &[])
+            .unwrap();
+        let mut widest = 0u64;
+        let got = placement::nearest_whole_outward(
+            |lo, hi, f: &mut dyn FnMut(Run)| {
+                widest = widest.max(hi - lo);
+                clipped(&free, lo, hi).into_iter().for_each(f);
+                Ok::<(), core::convert::Infallible>(())
+            },
+            goal,
+            want,
+            end,
+            radius,
+        )
+        .unwrap();
+        let ctx = format!("seed {seed}: goal {goal} want {want} radius {radius} end {end}");
+        assert_eq!(got, full, "{ctx}");
+        // The widest window read: the first one, or less than four times
+        // the one that holds the answer (a window of radius r that did
+        // not settle it means the answer's distance plus `want` exceeds
+        // r). Without an answer, everything is read.
+        let bound = match full {
+            Some((_, d)) => (2 * radius.max(want)).max(8 * (d + want)),
+            None => end,
+        };
+        assert!(widest <= bound, "{ctx}: read {widest}, bound {bound}");
+        if full.is_none() {
+            assert_eq!(widest, end, "{ctx}: no answer without reading everything");
+        }
+    }
+}
+
+#[test]
+fn outward_search_reads_one_window_when_the_goal_is_free() {
+    let free = [run(0, 1_000_000_000)];
+    let mut windows = Vec::new();
+    let got = placement::nearest_whole_outward(
+        |lo, hi, f: &mut dyn FnMut(Run)| {
+            windows.push((lo, hi));
+            clipped(&free, lo, hi).into_iter().for_each(f);
+            Ok::<(), core::convert::Infallible>(())
+        },
+        500_000_000,
+        100,
+        1_000_000_000,
+        32768,
+    )
+    .unwrap();
+    assert_eq!(got, Some((500_000_000, 0)));
+    assert_eq!(windows, [(500_000_000 - 32768, 500_000_000 + 32768)]);
+}
+
 /// The mapping of a file made of `extents` (logical, physical, length;
 /// in order, holes between), as `plan::resume_after` asks for it.
 fn map_of(

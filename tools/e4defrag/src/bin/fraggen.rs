@@ -59,7 +59,7 @@ use std::{
     io::{Read, Seek, SeekFrom, Write},
     os::{
         fd::{AsRawFd, FromRawFd},
-        unix::fs::FileExt,
+        unix::fs::{FileExt, MetadataExt},
     },
     path::{Path, PathBuf},
     process::exit,
@@ -499,7 +499,11 @@ fn expect(path: &Path, goal: &str) {
 /// call worked: the bytes the donor holds after it (its data and the
 /// file's old blocks, kept until it is closed) and "intact" or "LOST" for
 /// its own data; or the errno. With `none`, the call without a donor:
-/// "ok BEFORE -> AFTER" (extents) or the errno.
+/// "ok BEFORE -> AFTER" (extents) or the errno. With `goal-only=G`, a new
+/// empty O_TMPFILE lent to a `GOAL_ONLY` call at goal G: "ok FIRST" (the
+/// file's first block after it) or "ERRNO held BYTES size BYTES" (what
+/// the donor holds after the failed call: nothing, if it freed the
+/// blocks it allocated).
 fn defrag_lent(path: &Path, donor: &str) {
     let file = OpenOptions::new()
         .read(true)
@@ -511,6 +515,13 @@ fn defrag_lent(path: &Path, donor: &str) {
         return;
     }
     let dir = path.parent().unwrap_or(Path::new("."));
+    if let Some(goal) = donor.strip_prefix("goal-only=") {
+        let goal = goal
+            .parse()
+            .unwrap_or_else(|_| die(format!("not a goal: {goal}")));
+        defrag_goal_only_lent(&file, path, dir, goal);
+        return;
+    }
     let own = [7u8; 4096];
     let d = match donor {
         "tmpfile" | "tmpfile-data" | "tmpfile-prealloc" => {
@@ -545,6 +556,36 @@ fn defrag_lent(path: &Path, donor: &str) {
             println!("ok {kept} {}", if intact { "intact" } else { "LOST" });
         }
         Err(e) => println!("{}", e.errno().map_or("error".into(), |n| format!("{n:?}"))),
+    }
+}
+
+/// `defrag-lent FILE goal-only=G` (see [`defrag_lent`]).
+fn defrag_goal_only_lent(file: &File, path: &Path, dir: &Path, goal: u64) {
+    let d = moveext::donor_in(dir).unwrap_or_else(|e| die(e));
+    let req = defrag::Request {
+        goal,
+        goal_only: true,
+        donor_fd: Some(d.as_raw_fd()),
+        unit_log2: 11,
+        ..Default::default()
+    };
+    match defrag::defrag_file(file, path, req) {
+        Ok(_) => {
+            let bs = nix::sys::statvfs::fstatvfs(file)
+                .map(|s| s.block_size())
+                .unwrap_or_else(|e| die(e));
+            let first = Layout::of(file, bs)
+                .ok()
+                .and_then(|l| l.first_pblk())
+                .unwrap_or(0);
+            println!("ok {first}");
+        }
+        Err(e) => {
+            let held = d.metadata().map(|m| m.blocks() * 512).unwrap_or(u64::MAX);
+            let size = d.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+            let errno = e.errno().map_or("error".into(), |n| format!("{n:?}"));
+            println!("{errno} held {held} size {size}");
+        }
     }
 }
 
