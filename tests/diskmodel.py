@@ -69,6 +69,15 @@ class Counters:
     seeks: int = 0               # media accesses that moved the head
     seek_cylinders: int = 0      # the distance they moved it, summed
     ra_hits: int = 0             # reads served whole from the read-ahead cache
+    # Reads by what the filesystem keeps where they start (see Disk.regions;
+    # the rest is file data, extent-tree blocks and the journal): inode
+    # tables, directory blocks, bitmaps and group descriptors.
+    itable_reads: int = 0
+    itable_ms: float = 0.0
+    dir_reads: int = 0
+    dir_ms: float = 0.0
+    bitmap_reads: int = 0
+    bitmap_ms: float = 0.0
 
     def line(self):
         return " ".join(f"{k}={round(v, 3) if isinstance(v, float) else v}"
@@ -82,6 +91,9 @@ class Disk:
     segments: list = field(default_factory=list)   # [start, end), most recent last
     dirty: list = field(default_factory=list)      # sorted, disjoint [start, end)
     c: Counters = field(default_factory=Counters)
+    # What the filesystem keeps where, as the guest last said (set_regions):
+    # sorted, disjoint (start, end, kind) in partition bytes.
+    regions: list = field(default_factory=list)
 
     # -- the mechanics -------------------------------------------------
 
@@ -186,7 +198,37 @@ class Disk:
         self.c.reads += 1
         self.c.read_bytes += length
         self.c.read_ms += t
+        kind = self.kind(offset)
+        if kind:
+            setattr(self.c, f"{kind}_reads", getattr(self.c, f"{kind}_reads") + 1)
+            setattr(self.c, f"{kind}_ms", getattr(self.c, f"{kind}_ms") + t)
         return t
+
+    # -- what lies where (for the counters only; it changes no cost) ----
+
+    KINDS = ("itable", "dir", "bitmap")
+
+    def set_regions(self, regions):
+        """Replaces the map of the filesystem's metadata: (start, length,
+        kind) in partition bytes, kind one of KINDS. Where regions overlap
+        the one that starts first keeps the bytes."""
+        out = []
+        for start, length, kind in sorted(regions):
+            if kind not in self.KINDS:
+                raise ValueError(f"unknown region kind {kind}")
+            end = start + length
+            if out:
+                start = max(start, out[-1][1])
+            if start < end:
+                out.append((start, end, kind))
+        self.regions = out
+
+    def kind(self, offset):
+        """The kind of region OFFSET (partition bytes) lies in, else None."""
+        i = bisect.bisect_right(self.regions, (offset, float("inf"), "")) - 1
+        if i >= 0 and self.regions[i][0] <= offset < self.regions[i][1]:
+            return self.regions[i][2]
+        return None
 
     def covered_by_dirty(self, start, end):
         return any(s <= start and end <= e for s, e in self.dirty)

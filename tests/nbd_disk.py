@@ -13,7 +13,12 @@ The export is IMAGE's size plus one control MiB at its end, which the
 model does not charge: a read there returns the counters as one text line
 ("reads=... read_ms=... seeks=..."), padded with newlines; writing
 "drop" there empties the drive's read-ahead cache (a cold read follows).
-The guest reads it with O_DIRECT (tests/guest/lib.sh: model_stats).
+Writing a map there tells the model where the filesystem keeps its
+metadata, so that it can count reads by kind (it changes no cost): one
+block of text, "map BLOCKSIZE" (a new map) or "map+ BLOCKSIZE" (more of
+it), then lines "KIND START COUNT" in blocks, KIND one of itable, dir,
+bitmap. The guest uses O_DIRECT (tests/guest/lib.sh: model_stats,
+model_drop, model_map).
 """
 
 import os
@@ -56,6 +61,7 @@ class Handle:
         self.fd = os.open(image, os.O_RDONLY if readonly else os.O_RDWR)
         self.size = os.fstat(self.fd).st_size
         self.disk = diskmodel.Disk()
+        self.regions = []         # the metadata map, as the guest gave it
 
 
 def open(readonly):  # noqa: A001 (nbdkit's name)
@@ -104,10 +110,30 @@ def pread(h, buf, offset, flags):
     charge(h.disk.read(offset, n))
 
 
+def control(h, text):
+    """A command written to the control MiB (see above)."""
+    if text.startswith("drop"):
+        h.disk.drop_cache()
+        return
+    if not text.strip():
+        return
+    lines = text.split("\n")
+    head = lines[0].split()
+    if len(head) != 2 or head[0] not in ("map", "map+"):
+        raise RuntimeError(f"unknown control command {lines[0][:40]!r}")
+    bs = int(head[1])
+    if head[0] == "map":
+        h.regions = []
+    for line in lines[1:]:
+        words = line.split()
+        if len(words) == 3:
+            h.regions.append((int(words[1]) * bs, int(words[2]) * bs, words[0]))
+    h.disk.set_regions(h.regions)
+
+
 def pwrite(h, buf, offset, flags):
     if offset >= h.size:
-        if bytes(buf[:4]) == b"drop":
-            h.disk.drop_cache()
+        control(h, bytes(buf).split(b"\0")[0].decode())
         return
     n = min(len(buf), h.size - offset)
     os.pwrite(h.fd, bytes(buf[:n]), offset)

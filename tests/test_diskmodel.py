@@ -83,5 +83,64 @@ class Mechanics(unittest.TestCase):
                            outer.media_ms(outer.p.partition_offset, MIB))
 
 
+class Regions(unittest.TestCase):
+    def test_reads_are_counted_by_the_kind_where_they_start(self):
+        d = Disk()
+        d.set_regions([(MIB, 4096, "itable"), (0, 8192, "bitmap"), (4096, 8192, "dir")])
+        self.assertEqual(d.regions, [(0, 8192, "bitmap"), (8192, 12288, "dir"),
+                                     (MIB, MIB + 4096, "itable")])
+        before = d.read(MIB, 4096)
+        d.read(8192, 4096)
+        d.read(3 * MIB, 4096)
+        self.assertEqual((d.c.itable_reads, d.c.dir_reads, d.c.bitmap_reads), (1, 1, 0))
+        self.assertAlmostEqual(d.c.itable_ms, before)
+        self.assertLess(d.c.itable_ms + d.c.dir_ms, d.c.read_ms)
+        with self.assertRaises(ValueError):
+            d.set_regions([(0, 1, "data")])
+
+    def test_a_map_changes_no_cost(self):
+        rng = random.Random(5)
+        offs = [rng.randrange(0, 64 * MIB // 4096) * 4096 for _ in range(200)]
+        plain, mapped = Disk(), Disk()
+        mapped.set_regions([(o, 4096, "dir") for o in offs[::3]])
+        for off in offs:
+            plain.read(off, 4096)
+            mapped.read(off, 4096)
+        self.assertEqual(plain.c.read_ms, mapped.c.read_ms)
+        dirs = set(offs[::3])
+        self.assertEqual(mapped.c.dir_reads, sum(1 for o in offs if o in dirs))
+        self.assertGreater(mapped.c.dir_reads, 0)
+
+
+class Plugin(unittest.TestCase):
+    """The nbdkit plugin's control commands, with a stand-in for the
+    nbdkit module (it exists only inside nbdkit)."""
+
+    def setUp(self):
+        import types
+        sys.modules.setdefault("nbdkit", types.SimpleNamespace(
+            THREAD_MODEL_SERIALIZE_ALL_REQUESTS=0, FUA_NATIVE=2, FLAG_FUA=4))
+        import nbd_disk
+        self.plugin = nbd_disk
+        self.h = types.SimpleNamespace(disk=Disk(), regions=[])
+
+    def test_map_in_blocks_then_more_of_it(self):
+        self.plugin.control(self.h, "map 4096\nitable 10 2\ndir 100 1\n")
+        self.plugin.control(self.h, "map+ 4096\nbitmap 1 1\n\n\n")
+        self.assertEqual(self.h.disk.regions, [(4096, 8192, "bitmap"),
+                                               (40960, 49152, "itable"),
+                                               (409600, 413696, "dir")])
+        self.plugin.control(self.h, "map 1024\ndir 4 4\n")
+        self.assertEqual(self.h.disk.regions, [(4096, 8192, "dir")])
+
+    def test_drop_empty_and_unknown(self):
+        self.h.disk.read(0, 4096)
+        self.plugin.control(self.h, "drop")
+        self.assertEqual(self.h.disk.segments, [])
+        self.plugin.control(self.h, "")
+        with self.assertRaises(RuntimeError):
+            self.plugin.control(self.h, "frobnicate")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -148,6 +148,8 @@ variant() {
 	say "layout profile=$p variant=$v set_extents=$(extents $set_list) big_extents=$(extents $big_list) data=$data"
 	[ $data = intact ] || say "error $p $v data changed"
 	case $v in unit-*) ;; *)
+		# Where the metadata is now, for the model's reads by kind.
+		[ "$d" != vda ] || model_map vda /mnt
 		r=1
 		while [ $r -le "$runs" ]; do
 			for what in set big; do

@@ -253,7 +253,11 @@ start_recording() {
 # past the image's end, in 4 KiB blocks. model_stats DEV prints its
 # counters (key=value words), model_drop DEV empties the drive's
 # read-ahead cache, model_delta DEV BEFORE prints what it did since the
-# counters were BEFORE, as model_KEY=value words.
+# counters were BEFORE, as model_KEY=value words. model_map DEV MOUNT
+# tells it where the filesystem mounted at MOUNT keeps its inode tables,
+# directory blocks and bitmaps, so that its counters split reads by kind
+# (the metadata moves when a variant copies or creates files: map it
+# again before each read).
 model_ctl() { echo $(($(cat "/sys/block/$1/size") / 8 - 256)); }
 model_stats() {
 	dd if="/dev/$1" bs=4096 skip="$(model_ctl "$1")" count=1 iflag=direct 2>/dev/null | head -1
@@ -270,4 +274,33 @@ model_delta() {
 			printf "%smodel_%s=%s", (i > 1 ? " " : ""), kv[1], kw[2] - kv[2]
 		}
 	}'
+}
+model_map() {
+	local bs ctl f
+	bs=$(dumpe2fs -h "/dev/$1" 2>/dev/null | awk '/^Block size:/ { print $3 }')
+	ctl=$(model_ctl "$1")
+	rm -f /tmp/model-map.*
+	{
+		dumpe2fs "/dev/$1" 2>/dev/null | awk '
+			function out(kind, what,  r) {
+				split(what, r, "-")
+				print kind, r[1], (r[2] == "" ? 1 : r[2] - r[1] + 1)
+			}
+			/superblock at/ { sub(",", "", $4); out("bitmap", $4) }
+			/Group descriptors at/ { out("bitmap", $NF) }
+			/Reserved GDT blocks at/ { out("bitmap", $NF) }
+			/Block bitmap at|Inode bitmap at/ { out("bitmap", $4) }
+			/Inode table at/ { out("itable", $4) }'
+		find "$2" -xdev -type d -exec filefrag -e {} + 2>/dev/null | awk -F'[:.]+' '
+			/^ *[0-9]+: / { print "dir", $4 + 0, $6 + 0 }'
+	} | awk -v bs="$bs" '
+		# Blocks of at most 4000 bytes, each a command of its own.
+		function start() { n++; f = "/tmp/model-map." n; len = 0
+			printf "%s %d\n", (n == 1 ? "map" : "map+"), bs > f }
+		BEGIN { start() }
+		{ if (len + length($0) > 3900) { close(f); start() }
+		  print > f; len += length($0) + 1 }'
+	for f in /tmp/model-map.*; do
+		dd if="$f" of="/dev/$1" bs=4096 seek="$ctl" count=1 oflag=direct conv=sync 2>/dev/null
+	done
 }
