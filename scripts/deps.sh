@@ -8,7 +8,8 @@ PKGS=(linux-source-6.12 rustc-web rust-web-src rust-web-clippy rustfmt-web
       clang-19 lld-19 llvm-19 libclang-19-dev flex bison bc libelf-dev
       libssl-dev cpio busybox-static kmod qemu-system-x86 e2fsprogs
       python3 python3-ply python3-matplotlib gcc make xz-utils dmsetup
-      gcc-multilib time systemd nbdkit nbdkit-plugin-python rsync python3-pip)
+      gcc-multilib time systemd nbdkit nbdkit-plugin-python rsync python3-pip
+      qemu-utils)
 
 missing=()
 for p in "${PKGS[@]}"; do

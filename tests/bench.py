@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -44,13 +45,17 @@ PROFILES = {
     "ssd": {"iops": 20_000, "bps": 500_000_000, "what": "SATA SSD (throttled)"},
 }
 PLUGIN = os.path.join(TOP, "tests", "nbd_disk.py")
+MIB = 1 << 20
 
 
-def start_model(image, sock):
+def start_model(image, sock, sleep=True):
     """nbdkit serving IMAGE as the seek-aware disk on the Unix socket
-    SOCK; returns the process once the socket is there."""
+    SOCK (charging the model's time by sleeping, unless not SLEEP);
+    returns the process once the socket is there."""
+    if os.path.exists(sock):
+        os.unlink(sock)
     proc = subprocess.Popen(["nbdkit", "--foreground", "--exit-with-parent", "--unix", sock,
-                             "python", PLUGIN, f"file={image}"])
+                             "python", PLUGIN, f"file={image}", f"sleep={int(sleep)}"])
     for _ in range(100):
         if os.path.exists(sock):
             return proc
@@ -59,13 +64,40 @@ def start_model(image, sock):
         time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"nbdkit did not start for {image}")
+def serving_cost(tmp, count=2000):
+    """What serving a request costs on top of the model's time: nbdkit's
+    Python plugin with sleep=0 (the model counts, nothing waits), read by
+    qemu-img bench at queue depth 1 over the same NBD socket QEMU uses.
+    It enters wall time only: the model's time is computed, not timed.
+    [(what, ms per request)]."""
+    img = qemu.new_disk(tmp, 64, "cost.img")
+    sock = os.path.join(tmp, "cost.sock")
+    proc = start_model(img, sock, sleep=False)
+    rows = []
+    try:
+        for what, size, step in (("4 KiB reads, 1 MiB apart", 4096, MIB),
+                                 ("4 KiB reads, sequential", 4096, 4096),
+                                 ("1 MiB reads, sequential", MIB, MIB)):
+            n = count if size == 4096 else count // 20
+            out = subprocess.run(["qemu-img", "bench", "-f", "raw", "-c", str(n), "-d", "1",
+                                  "-s", str(size), "-S", str(step),
+                                  f"nbd+unix:///?socket={sock}"], check=True,
+                                 capture_output=True, text=True).stdout
+            secs = float(re.search(r"Run completed in ([0-9.]+) seconds", out).group(1))
+            rows.append((what, round(secs * 1000 / n, 3)))
+    finally:
+        proc.terminate()
+        proc.wait()
+    return rows
+
+
 SIZES = {
     # seed, set files, big files, MiB each, fs MiB, runs,
     # growth extents (guest), growth blocks (1 KiB), growth files (host)
     "full": SimpleNamespace(seed=12, files=300, bigs=2, big_mib=32, fs_mib=512, runs=3,
                             extents=[10, 1000, 100000], blocks=100000,
                             host_files=[1000, 10000, 100000],
-                            tree=SimpleNamespace(package="Django", releases=150, mib=384,
+                            tree=SimpleNamespace(package="Django", releases=150, mib=512,
                                                  runs=1)),
     "quick": SimpleNamespace(seed=12, files=60, bigs=2, big_mib=4, fs_mib=128, runs=1,
                              extents=[10, 100, 1000], blocks=2000,
@@ -308,6 +340,8 @@ def main():
     results = {"size": "quick" if args.quick else "full", "params": params,
                "profiles": PROFILES, "records": [], "host_growth": [], "errors": [],
                "tree": None}
+    with tempfile.TemporaryDirectory(prefix="e4d-bench-") as tmp:
+        results["serving_cost"] = serving_cost(tmp)
     if args.only in (None, "host"):
         results["host_growth"] = host_growth(size, args.tool)
         results["errors"] += [f"host growth {r['files']} files: {k} exit {v['rc']}"

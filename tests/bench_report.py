@@ -29,7 +29,7 @@ VARIANTS = list(VARIANT_NAMES)
 TREE_VARIANT_NAMES = {
     "aged": "aged: the releases installed over each other",
     "e2fsprogs": "e2fsprogs e4defrag DIR",
-    "files-module": "e4defrag DIR: each file on its own (module)",
+    "files-module": "e4defrag MOUNT: every file on its own, as the weekly unit (module)",
     "r-module": "e4defrag -r (module; walk order, the default)",
     "r-module-path": "e4defrag -r --order-by path (module)",
     "r-move-ext": "e4defrag -r (MOVE_EXT; walk order)",
@@ -43,8 +43,10 @@ START_VARIANT_NAMES = {
     "e2fsprogs": "e2fsprogs e4defrag MOUNT",
     "files-module": "e4defrag MOUNT: each file on its own (module)",
     "r-module": "e4defrag -r MOUNT (module; walk order)",
+    "r-move-ext": "e4defrag -r MOUNT (MOVE_EXT; walk order)",
     "boot-module": "--record, then -r --order LIST --only-listed (module)",
     "boot-move-ext": "--record, then -r --order LIST --only-listed (MOVE_EXT)",
+    "copy": "a fresh copy of every directory (cp -a)",
     "ideal": "ideal: the recorded files' data in one file",
 }
 START_VARIANTS = list(START_VARIANT_NAMES)
@@ -66,6 +68,32 @@ def records_of(tree, read_kind, cost_kind, key):
         elif kind == cost_kind:
             cost[f["variant"]] = f
     return reads, cost
+
+
+KINDS = (("itable", "inode tables"), ("dir", "directories"),
+         ("bitmap", "bitmaps, descriptors"))
+
+
+def kinds_table(rows):
+    """Where the disk's time goes: ROWS of (name, read fields with the
+    model's model_* counters), split by what the reads start in (the
+    guest's model_map before the reads; the rest is file data, extent
+    blocks and the journal)."""
+    head = ["variant", "model s"] + [f"{n} s (reads)" for _, n in KINDS] + ["data s (reads)"]
+    out = [head, ["---"] * len(head)]
+    for name, f in rows:
+        if f is None or "model_itable_ms" not in f:
+            out.append([name] + ["-"] * (len(head) - 1))
+            continue
+        total, reads = float(f["model_read_ms"]), int(f["model_reads"])
+        row = [name, f"{total / 1000:.2f}"]
+        for k, _ in KINDS:
+            ms, n = float(f[f"model_{k}_ms"]), int(f[f"model_{k}_reads"])
+            total, reads = total - ms, reads - n
+            row.append(f"{ms / 1000:.2f} ({n})")
+        row.append(f"{total / 1000:.2f} ({reads})")
+        out.append(row)
+    return "\n".join("| " + " | ".join(r) + " |" for r in out)
 
 
 def start_section(tree):
@@ -96,7 +124,9 @@ def start_section(tree):
             "written before the ageing) sets Django up and imports about 600 modules of "
             "the standard library, the aged package and its dependencies; the model time "
             "is the disk's for the whole start.\n\n"
-            + "\n".join("| " + " | ".join(r) + " |" for r in rows))
+            + "\n".join("| " + " | ".join(r) + " |" for r in rows)
+            + "\n\nWhere the start's disk time goes:\n\n"
+            + kinds_table([(START_VARIANT_NAMES[v], med(v)) for v in START_VARIANTS]))
 
 
 def tree_section(tree):
@@ -137,7 +167,10 @@ def tree_section(tree):
             f"{img['mib']} MiB. Ratios are speed-ups: the aged (or copied) tree's model "
             "time over the variant's. The ideal is `cat` of one file holding the data "
             "(no directories, no inodes), in the grep column.\n\n"
-            + "\n".join("| " + " | ".join(r) + " |" for r in rows))
+            + "\n".join("| " + " | ".join(r) + " |" for r in rows)
+            + "\n\nWhere `grep -r`'s disk time goes:\n\n"
+            + kinds_table([(TREE_VARIANT_NAMES[v], med(v, "ideal" if v == "ideal" else "grep"))
+                           for v in TREE_VARIANTS]))
 
 
 class Data:
@@ -232,6 +265,13 @@ def model_table(d):
                     f"{m['seek_cylinders']:.0f}", f"{m['ra_hits']:.0f}"]
         rows.append(row)
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def serving_table(rows):
+    if not rows:
+        return "(not measured)"
+    out = [["request", "ms each, wall"], ["---"] * 2] + [[w, f"{ms:.3f}"] for w, ms in rows]
+    return "\n".join("| " + " | ".join(r) + " |" for r in out)
 
 
 def calibration_table():
@@ -500,9 +540,19 @@ Median run by model time.
 
 {table}
 
+Where the set's disk time goes (the median set read):
+
+{kinds_table([(VARIANT_NAMES[v], median_run(d.model.get((v, "set")))) for v in VARIANTS])}
+
 ### The model's calibration
 
 {calibration_table()}
+
+What serving a request costs beyond the model's time (nbdkit's Python
+plugin counting without sleeping, read by `qemu-img bench` at queue depth 1
+over NBD): it adds to the guest's wall time only, never to the model's.
+
+{serving_table(results.get("serving_cost"))}
 
 ## Cold reads, wall time: seconds (median [min-max]) (ratio to ideal), requests
 

@@ -43,7 +43,9 @@ defrag() {
 	case $1 in
 	aged) true ;;
 	e2fsprogs) e2fsprogs-e4defrag /mnt/tree ;;
-	files-module) e4defrag --backend module /mnt/tree ;;
+	# Every file of the filesystem on its own, as the weekly unit's
+	# whole-device run does: it must not make the tree's walk slower.
+	files-module) e4defrag --backend module /mnt ;;
 	r-module) e4defrag -r --backend module /mnt/tree ;;
 	r-module-path) e4defrag -r --backend module --order-by path /mnt/tree ;;
 	r-move-ext) e4defrag -r --backend move-ext /mnt/tree ;;
@@ -86,6 +88,8 @@ for v in aged e2fsprogs files-module r-module r-module-path r-move-ext copy idea
 	fi
 	say "tlayout variant=$v extents=$(find /mnt/tree /mnt/ideal -type f 2>/dev/null | xargs filefrag | awk '{ s += $(NF-2) } END { print s }') data=$data"
 	[ $data = intact ] || say "error tree $v data changed"
+	# Where the metadata is now, for the model's reads by kind.
+	model_map vda /mnt
 	r=1
 	while [ $r -le "$runs" ]; do
 		for what in $whats; do
@@ -130,8 +134,17 @@ record_start() {
 	wait $rec || say "error start: record failed: $(tail -2 /tmp/rec.err | tr '\n' ' ')"
 	cold
 }
+# copy_all: a fresh copy of everything on /mnt: each top directory copied,
+# the old one removed, the copy renamed (symbolic links stay as they are).
+copy_all() {
+	local d
+	for d in /mnt/*; do
+		[ -d "$d" ] && [ ! -L "$d" ] && [ "$d" != /mnt/lost+found ] || continue
+		cp -a "$d" "$d.new" && rm -rf "$d" && mv "$d.new" "$d" || return 1
+	done
+}
 want_modules=
-for v in aged e2fsprogs files-module r-module boot-module boot-move-ext ideal; do
+for v in aged e2fsprogs files-module r-module r-move-ext boot-module boot-move-ext copy ideal; do
 	umount /mnt 2>/dev/null
 	dd if=$master of=/dev/vda bs=4M count=$((fs_mib / 4)) conv=fsync 2>/dev/null &&
 		mount -t ext4 -o $opts /dev/vda /mnt || { say "error start $v: restore failed"; continue; }
@@ -146,6 +159,7 @@ for v in aged e2fsprogs files-module r-module boot-module boot-move-ext ideal; d
 	r-module) e4defrag -r --backend module /mnt ;;
 	boot-module) e4defrag -r --backend module --order /tmp/py.list --only-listed /mnt ;;
 	boot-move-ext) e4defrag -r --backend move-ext --order /tmp/py.list --only-listed /mnt ;;
+	copy) copy_all ;;
 	# What the recorded files' data costs read in one sweep: the bound.
 	ideal) xargs cat < /tmp/py.list > /mnt/ideal && sync && e4defrag --backend module /mnt/ideal ;;
 	esac > /tmp/defrag.out 2>&1
@@ -154,6 +168,7 @@ for v in aged e2fsprogs files-module r-module boot-module boot-move-ext ideal; d
 	say "sdefrag variant=$v secs=$(since "$t0") $(model_delta vda "$m0") listed=$(wc -l < /tmp/py.list 2>/dev/null || echo 0) rc=$rc"
 	[ $rc -eq 0 ] || say "error start $v exit $rc: $(tail -1 /tmp/defrag.out)"
 	(cd /mnt && sha256sum -c $sums > /dev/null 2>&1) || say "error start $v data changed"
+	model_map vda /mnt
 	r=1
 	while [ $r -le "$runs" ]; do
 		cold
