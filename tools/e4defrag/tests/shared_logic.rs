@@ -333,8 +333,8 @@ fn outward_search_finds_the_nearest_run_and_reads_only_near_the_goal() {
         let scale = if rng.below(2) == 0 { 50 } else { 4000 };
         let want = 1 + rng.below(scale);
         let radius = 1 + rng.below(8192);
-        let full = placement::nearest_whole(&mut placement::slice_scan(&free), goal, want, &[])
-            .unwrap();
+        let full =
+            placement::nearest_whole(&mut placement::slice_scan(&free), goal, want, &[]).unwrap();
         let mut widest = 0u64;
         let got = placement::nearest_whole_outward(
             |lo, hi, f: &mut dyn FnMut(Run)| {
