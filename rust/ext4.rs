@@ -287,11 +287,6 @@ impl Inode<'_> {
         self.ptr == other.ptr
     }
 
-    /// Is this inode on the same filesystem as `other`?
-    pub(crate) fn same_fs(&self, other: &Inode<'_>) -> bool {
-        read_once!(self, i_sb) == read_once!(other, i_sb)
-    }
-
     /// Links to the inode: 0 for an unlinked (temporary) file.
     pub(crate) fn nlink(&self) -> u32 {
         // Both fields of the union are the same `c_uint`.
@@ -431,7 +426,9 @@ impl Donor {
     ///
     /// A file opened by handle (`open_by_handle_at`) can have a
     /// disconnected dentry, its own parent: the donor is made in the root
-    /// directory of the file's mount then. The donor cannot be linked into
+    /// directory of the file's mount then. A file that is itself the root
+    /// of its mount (a single-file bind mount) has no directory on that
+    /// mount: `EXDEV` (a caller can lend a donor instead). The donor cannot be linked into
     /// the filesystem (`O_EXCL`), and drops the flags it inherits from
     /// its directory that would make it differ from a plain file (data
     /// journaling, sync); a DAX donor gives `EOPNOTSUPP`.
@@ -439,6 +436,12 @@ impl Donor {
         // SAFETY: `file` is a valid open file; its `f_path` is pinned while
         // it is open.
         let fpath = unsafe { (*file.as_ptr()).f_path };
+        // The root of a single-file bind mount: its parent lies outside the
+        // mount, a directory the caller may not reach through it.
+        // SAFETY: the mount is pinned by `file`.
+        if fpath.dentry == unsafe { (*fpath.mnt).mnt_root } {
+            return Err(EXDEV);
+        }
         // SAFETY: `fpath.dentry` is a valid dentry; `dget_parent` returns a
         // referenced, valid parent.
         let parent = unsafe { bindings::dget_parent(fpath.dentry) };
@@ -493,10 +496,18 @@ impl Donor {
             ptr,
             restore_size: None,
         };
-        let (d, o) = (donor.inode(), file.inode());
-        if !d.same_fs(&o) {
+        // Only a file on `file`'s filesystem is known to be ext4: compare
+        // the superblocks on the raw files, before any `File` or `Inode`
+        // view of the donor (whose invariants claim ext4).
+        // SAFETY: both are open files (`fget`'s reference, and `file`'s
+        // invariant), so their `f_inode` and its `i_sb` are valid and
+        // fixed while they are open.
+        let same_fs =
+            unsafe { (*(*ptr.as_ptr()).f_inode).i_sb == (*(*file.as_ptr()).f_inode).i_sb };
+        if !same_fs {
             return Err(EXDEV);
         }
+        let (d, o) = (donor.inode(), file.inode());
         if d.is(&o) || d.mode() & bindings::S_IFMT != bindings::S_IFREG || d.nlink() != 0 {
             return Err(EINVAL);
         }
@@ -531,9 +542,9 @@ impl Donor {
     /// The donor as a borrowed [`File`].
     fn file(&self) -> File<'_> {
         // SAFETY: `ptr` is an open file this value holds a reference to
-        // (type invariant), so it stays open while borrowed. (A lent donor
-        // is known to be on ext4 only after `from_fd`'s same-filesystem
-        // check; before it, only `File`'s generic methods are used.)
+        // (type invariant), so it stays open while borrowed, and an ext4
+        // file: made here, or checked to be on the caller's ext4 file's
+        // filesystem before any use (`from_fd`).
         unsafe { File::from_raw(self.ptr.as_ptr()) }
     }
 
@@ -601,10 +612,18 @@ pub(crate) fn signal_pending() -> bool {
 
 /// Lets other tasks run if this one has used its share (long loops of
 /// quick steps, such as one per extent of a file with millions).
+///
+/// As `cond_resched()` (an inline, which bindgen cannot see) does: with
+/// full preemption and no run-time choice of it (`CONFIG_PREEMPTION`
+/// without `CONFIG_PREEMPT_DYNAMIC`) the kernel preempts a long loop by
+/// itself and has no `__cond_resched` to call.
 pub(crate) fn cond_resched() {
+    #[cfg(any(not(CONFIG_PREEMPTION), CONFIG_PREEMPT_DYNAMIC))]
     // SAFETY: called from process context (an ioctl) without spinlocks
     // held, where rescheduling is allowed.
-    unsafe { bindings::__cond_resched() };
+    unsafe {
+        bindings::__cond_resched()
+    };
 }
 
 /// Sleeps for `ms` milliseconds.

@@ -398,6 +398,21 @@ if mkfs.ext4 -q -F -b 4096 "$DEV" && mount -t ext4 -o nodelalloc "$DEV" /mnt; th
 	else
 		fail defrag_by_handle_disconnected_dentry "$out"
 	fi
+	# A single-file bind mount: the file is its mount's root, whose
+	# parent lies outside the mount. No donor there: EXDEV, the file
+	# untouched (before the fix the donor was made in /mnt, a directory
+	# the caller may not reach through that mount).
+	make_fragmented /mnt/bm 8
+	before=$(extent_count /mnt/bm) sum=$(sha /mnt/bm)
+	touch /tmp/bm && mount --bind /mnt/bm /tmp/bm
+	out=$(e4defrag --backend module /tmp/bm 2>&1)
+	umount /tmp/bm
+	if echo "$out" | grep -q "EXDEV.*single-file bind mount" &&
+		[ "$(extent_count /mnt/bm)" = "$before" ] && [ "$(sha /mnt/bm)" = "$sum" ]; then
+		pass donor_refused_for_a_single_file_bind_mount
+	else
+		fail donor_refused_for_a_single_file_bind_mount "$out"
+	fi
 	# The same calls from a 32-bit program, through ext4's compat_ioctl.
 	make_fragmented /mnt/c 24
 	before=$(extent_count /mnt/c) sum=$(sha /mnt/c) pblk=$(first_pblk /mnt/c)

@@ -61,6 +61,11 @@ fn hint(op: &str, errno: Errno) -> &'static str {
             "; not extent-mapped, or encrypted, inline, data=journal, DAX, bigalloc or without a journal"
         }
         ("EXT4_IOC_DEFRAG", Errno::ETXTBSY) => "; an active swap file",
+        ("EXT4_IOC_DEFRAG", Errno::EXDEV) => {
+            "; the file is the root of its mount (a single-file bind mount): no directory \
+             there for the module's donor (defragment it through another mount of the \
+             filesystem)"
+        }
         ("EXT4_IOC_DEFRAG", Errno::ENOSPC) => "; not enough free space (at the goal)",
         ("EXT4_IOC_DEFRAG" | "EXT4_IOC_MOVE_EXT", Errno::EINTR) => {
             "; interrupted, the part moved so far stays moved"
