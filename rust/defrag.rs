@@ -525,7 +525,8 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
         None
     };
     // Declared before the write access so that it is dropped after it
-    // (the last reference of a donor made here frees its blocks).
+    // (the last reference of a donor made here frees its blocks; a lent
+    // one is truncated back on failure, which takes write access itself).
     let mut donor_slot: Option<Donor> = None;
     let write = file.write_access()?;
     // Delayed allocations become real blocks, so the plan sees all data.
@@ -602,6 +603,10 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     if !plan::improves(&before, &after, req.goal) {
         return Ok(());
     }
+    // From here on write access is taken per step: a freeze (fsfreeze,
+    // a snapshot) waits for one step, not for the whole move, and the
+    // move waits for the thaw before its next step.
+    drop(write);
 
     let step = u64::from(unit_pages) << (bindings::PAGE_SHIFT - blkbits);
     let mut lblk = range.start;
@@ -650,7 +655,10 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
                 break;
             }
         };
-        let (moved, r) = write.move_extents(donor, lblk as u32, at.of(lblk) as u32, len as u32);
+        let (moved, r) = match file.write_access() {
+            Ok(write) => write.move_extents(donor, lblk as u32, at.of(lblk) as u32, len as u32),
+            Err(e) => (0, Err(e)),
+        };
         req.moved_blocks += moved;
         match r {
             Ok(()) => {
@@ -725,9 +733,9 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     } else {
         Ok(())
     };
-    // The donor goes when this returns, after the write access (see
-    // `donor_slot`); a donor made here frees the old blocks then, a lent
-    // one keeps them until its owner closes it.
+    // The donor goes when this returns (see `donor_slot`); a donor made
+    // here frees the old blocks then, a lent one keeps them until its
+    // owner closes it.
     // A tree that held thousands of extents keeps its blocks and depth
     // after the move; make it as shallow as the extents left allow. A
     // range of at most four extents did not make the tree deep (and the
@@ -735,7 +743,9 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     // A shrink that fails hides neither the move's own result (EINTR,
     // say) nor the extents after it.
     let shrunk = if req.moved_blocks > 0 && before.extents() > 4 {
-        write.shrink_extent_tree().map(|_| ())
+        file.write_access()
+            .and_then(|write| write.shrink_extent_tree())
+            .map(|_| ())
     } else {
         Ok(())
     };
