@@ -69,6 +69,30 @@ fn check_file(file: &File<'_>, inode: &Inode<'_>) -> Result {
     if !file.is_read_write() {
         return Err(EBADF);
     }
+    check_movable(inode)
+}
+
+/// The donor's checks, the same for one made here and one lent: what
+/// the file must be, and no set-user-ID or set-group-ID bit (the file's
+/// data must not become a privileged program's, as `EXT4_IOC_MOVE_EXT`
+/// also refuses). Made before anything is allocated in it.
+fn check_donor(donor: &Inode<'_>) -> Result {
+    check_movable(donor)?;
+    if donor.mode() & (bindings::S_ISUID | bindings::S_ISGID) != 0 {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// What both the file and the donor must be for ext4 to swap their
+/// blocks: a regular, writable (not immutable or append-only), inactive
+/// (not swap) file, extent-mapped, on a journaled, non-bigalloc
+/// filesystem, without encryption, verity, DAX, inline data or data
+/// journaling (ext4's own move path checks DAX on the file only).
+fn check_movable(inode: &Inode<'_>) -> Result {
+    if inode.mode() & bindings::S_IFMT != bindings::S_IFREG {
+        return Err(EINVAL);
+    }
     let flags = inode.vfs_flags();
     if flags & (bindings::S_IMMUTABLE | bindings::S_APPEND) != 0 {
         return Err(EPERM);
@@ -579,6 +603,7 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     } else {
         Donor::new(file)?
     });
+    check_donor(&donor.inode())?;
     let at = if lend {
         let at = lent_donor_place(&donor.inode(), range, per_page)?;
         // A call that fails, or moves nothing, leaves the lent donor as it

@@ -483,10 +483,9 @@ impl Donor {
     }
 
     /// The caller's donor, file descriptor `fd`: an unlinked regular file
-    /// on `file`'s filesystem (not `file` itself), open read-write, that
-    /// may be written (not immutable, append-only or a swap file) and is
-    /// extent-mapped. Where its blocks go (past its end, which must be a
-    /// hole) is for the caller to decide and check.
+    /// on `file`'s filesystem (not `file` itself), open read-write. What
+    /// any donor must be besides, and where its blocks go (past its end,
+    /// which must be a hole), is for the caller to check.
     pub(crate) fn from_fd(file: &File<'_>, fd: u32) -> Result<Self> {
         // SAFETY: `fget` looks `fd` up in the current task's table and
         // returns a referenced file, or null.
@@ -514,15 +513,7 @@ impl Donor {
         if !donor.file().is_read_write() {
             return Err(EBADF);
         }
-        if d.vfs_flags() & (bindings::S_IMMUTABLE | bindings::S_APPEND) != 0 {
-            return Err(EPERM);
-        }
-        if d.vfs_flags() & bindings::S_SWAPFILE != 0 {
-            return Err(ETXTBSY);
-        }
-        if !d.info().extents {
-            return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
-        }
+        // What else it must be, a made donor too: `defrag::check_donor`.
         Ok(donor)
     }
 

@@ -110,8 +110,16 @@ r=$(fraggen defrag-lent /mnt/lent /mnt/linked)
 [ "$r" = EINVAL ] && unchanged && pass lent_donor_linked_einval ||
 	fail lent_donor_linked_einval "$r"
 r=$(fraggen defrag-lent /mnt/lent tmpfile-prealloc)
-[ "$r" = EINVAL ] && unchanged && pass lent_donor_blocks_past_end_einval ||
+# (Its 64 KiB preallocated past its end stay: the caller's.)
+[ "$r" = "EINVAL held 65536" ] && unchanged && pass lent_donor_blocks_past_end_einval ||
 	fail lent_donor_blocks_past_end_einval "$r"
+# A lent donor gets the checks a made one gets, before anything is
+# allocated in it: set-user-ID refused with EINVAL, the donor holding
+# nothing (before this round: planned blocks allocated, then EINVAL from
+# ext4's move, and the blocks kept in the donor).
+r=$(fraggen defrag-lent /mnt/lent tmpfile-setuid)
+[ "$r" = "EINVAL held 0" ] && unchanged && pass lent_donor_setuid_einval_nothing_allocated ||
+	fail lent_donor_setuid_einval_nothing_allocated "$r"
 # A donor with data of its own: the file's blocks go past its end, and
 # it keeps the old ones (until closed) next to its 4 KiB, untouched.
 r=$(fraggen defrag-lent /mnt/lent tmpfile-data)
@@ -386,6 +394,14 @@ if mkfs.ext4 -q -F -b 4096 "$DEV" && mount -t ext4 -o nodelalloc "$DEV" /mnt; th
 	else
 		pass donor_drops_inherited_journal_flag
 	fi
+	# A donor lent from the same directory journals its data (inherited):
+	# refused with EOPNOTSUPP before anything is allocated in it (ext4's
+	# move refused it too, after the allocation).
+	make_fragmented /mnt/j/g 8
+	chattr -j /mnt/j/g
+	r=$(fraggen defrag-lent /mnt/j/g tmpfile)
+	[ "$r" = "EOPNOTSUPP held 0" ] && pass lent_donor_journal_data_eopnotsupp ||
+		fail lent_donor_journal_data_eopnotsupp "$r"
 	# A file reopened by handle after the dentry cache was dropped has a
 	# disconnected dentry, its own parent: the donor goes to the mount's
 	# root directory (it failed with EACCES: a regular file as directory).

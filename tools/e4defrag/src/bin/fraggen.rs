@@ -59,7 +59,7 @@ use std::{
     io::{Read, Seek, SeekFrom, Write},
     os::{
         fd::{AsRawFd, FromRawFd},
-        unix::fs::{FileExt, MetadataExt},
+        unix::fs::{FileExt, MetadataExt, PermissionsExt},
     },
     path::{Path, PathBuf},
     process::exit,
@@ -498,7 +498,9 @@ fn expect(path: &Path, goal: &str) {
 /// its end) or the path of a linked file. Prints "ok BYTES DATA" when the
 /// call worked: the bytes the donor holds after it (its data and the
 /// file's old blocks, kept until it is closed) and "intact" or "LOST" for
-/// its own data; or the errno. With `none`, the call without a donor:
+/// its own data; or the errno (for a temporary donor "ERRNO held BYTES":
+/// what the donor holds after the failed call). `tmpfile-setuid` is an
+/// empty O_TMPFILE with the set-user-ID bit. With `none`, the call without a donor:
 /// "ok BEFORE -> AFTER" (extents) or the errno. With `goal-only=G`, a new
 /// empty O_TMPFILE lent to a `GOAL_ONLY` call at goal G: "ok FIRST" (the
 /// file's first block after it) or "ERRNO held BYTES size BYTES" (what
@@ -524,8 +526,12 @@ fn defrag_lent(path: &Path, donor: &str) {
     }
     let own = [7u8; 4096];
     let d = match donor {
-        "tmpfile" | "tmpfile-data" | "tmpfile-prealloc" => {
+        "tmpfile" | "tmpfile-data" | "tmpfile-prealloc" | "tmpfile-setuid" => {
             let d = moveext::donor_in(dir).unwrap_or_else(|e| die(e));
+            if donor == "tmpfile-setuid" {
+                d.set_permissions(fs::Permissions::from_mode(0o4600))
+                    .unwrap_or_else(|e| die(e));
+            }
             if donor == "tmpfile-data" {
                 d.write_all_at(&own, 0).unwrap_or_else(|e| die(e));
                 d.sync_all().unwrap_or_else(|e| die(e));
@@ -555,7 +561,15 @@ fn defrag_lent(path: &Path, donor: &str) {
                 donor != "tmpfile-data" || (d.read_exact_at(&mut now, 0).is_ok() && now == own);
             println!("ok {kept} {}", if intact { "intact" } else { "LOST" });
         }
-        Err(e) => println!("{}", e.errno().map_or("error".into(), |n| format!("{n:?}"))),
+        Err(e) => {
+            let errno = e.errno().map_or("error".into(), |n| format!("{n:?}"));
+            if donor.starts_with("tmpfile") {
+                let held = d.metadata().map(|m| m.blocks() * 512).unwrap_or(u64::MAX);
+                println!("{errno} held {held}");
+            } else {
+                println!("{errno}");
+            }
+        }
     }
 }
 
