@@ -150,6 +150,12 @@ def guest(args, size, tmp):
                          f"e4d.bench=read e4d.params={params}")
 
 
+# The guest writes the model's control MiB (tests/nbd_disk.py) while the
+# filesystem on the disk is mounted: the test kernel refuses writes to a
+# mounted block device (CONFIG_BLK_DEV_WRITE_MOUNTED is off) unless told.
+MODEL_CMDLINE = "bdev_allow_write_mounted=1"
+
+
 def boot_on_model(args, what, model_image, disks, cmdline):
     """A bench boot whose first disk (vda) is MODEL_IMAGE served by the
     disk model, DISKS after it; returns (BenchRun, seconds)."""
@@ -160,7 +166,7 @@ def boot_on_model(args, what, model_image, disks, cmdline):
                             timeout=args.timeout, log_file=args.log_file)
     try:
         done, secs = qemu.boot(qargs, "bench", [f"nbd+unix:///?socket={sock}", *disks], run,
-                               cmdline)
+                               f"{MODEL_CMDLINE} {cmdline}")
     finally:
         model.terminate()
         model.wait()

@@ -263,8 +263,15 @@ model_stats() {
 	dd if="/dev/$1" bs=4096 skip="$(model_ctl "$1")" count=1 iflag=direct 2>/dev/null | head -1
 }
 model_drop() {
-	printf drop | dd of="/dev/$1" bs=4096 seek="$(model_ctl "$1")" count=1 \
-		oflag=direct conv=sync 2>/dev/null
+	printf drop | model_ctl_write "$1" drop
+}
+# model_ctl_write DEV WHAT: standard input, one block, into DEV's control
+# MiB; a refusal is a benchmark error (a mounted disk needs
+# bdev_allow_write_mounted=1 on this kernel: tests/bench.py gives it).
+model_ctl_write() {
+	dd of="/dev/$1" bs=4096 seek="$(model_ctl "$1")" count=1 oflag=direct conv=sync \
+		2>/tmp/model-ctl.err ||
+		echo "E4D-BENCH: error the model's control MiB refused $2: $(tail -1 /tmp/model-ctl.err)"
 }
 model_delta() {
 	awk -v a="$2" -v b="$(model_stats "$1")" 'BEGIN {
@@ -276,9 +283,8 @@ model_delta() {
 	}'
 }
 model_map() {
-	local bs ctl f
+	local bs f
 	bs=$(dumpe2fs -h "/dev/$1" 2>/dev/null | awk '/^Block size:/ { print $3 }')
-	ctl=$(model_ctl "$1")
 	rm -f /tmp/model-map.*
 	{
 		dumpe2fs "/dev/$1" 2>/dev/null | awk '
@@ -301,6 +307,6 @@ model_map() {
 		{ if (len + length($0) > 3900) { close(f); start() }
 		  print > f; len += length($0) + 1 }'
 	for f in /tmp/model-map.*; do
-		dd if="$f" of="/dev/$1" bs=4096 seek="$ctl" count=1 oflag=direct conv=sync 2>/dev/null
+		model_ctl_write "$1" map < "$f"
 	done
 }
