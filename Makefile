@@ -12,6 +12,9 @@ SHELL := /bin/bash
 BUILD := $(CURDIR)/build
 TOOL_DIR := tools/e4defrag
 TOOL := $(TOOL_DIR)/target/release/e4defrag
+# The tool as the tests run it: with its test hooks (the `test-hooks`
+# feature), and the test drivers (fraggen, ioctlfuzz, workload) beside it.
+TEST_TOOL := $(TOOL_DIR)/target/test-hooks/release/e4defrag
 # Recursively expanded: only computed once the tools are installed.
 KMAKE = $(shell . scripts/env.sh && echo $$E4D_KMAKE)
 KDIR = $(shell scripts/kernel.sh --kdir)
@@ -20,7 +23,7 @@ QEMU_ARGS ?=
 # Extra arguments for tests/bench.py, e.g. BENCH_ARGS="--only guest".
 BENCH_ARGS ?=
 
-.PHONY: all deps kernel module tool initramfs check-host test demo bench bench-quick \
+.PHONY: all deps kernel module tool test-tool initramfs check-host test demo bench bench-quick \
 	bench-moves clean
 
 all: module tool
@@ -38,8 +41,12 @@ module: kernel
 tool: deps
 	cargo build --release --locked --manifest-path $(TOOL_DIR)/Cargo.toml
 
-initramfs: module tool
-	scripts/initramfs.sh $(BUILD)/initramfs.cpio.gz ext4_defrag.ko $(TOOL)
+test-tool: deps
+	cargo build --release --locked --manifest-path $(TOOL_DIR)/Cargo.toml \
+		--features test-hooks --target-dir $(TOOL_DIR)/target/test-hooks
+
+initramfs: module test-tool
+	scripts/initramfs.sh $(BUILD)/initramfs.cpio.gz ext4_defrag.ko $(TEST_TOOL)
 
 check-host: kernel tool
 	scripts/check-host.sh $(KDIR)
@@ -62,10 +69,10 @@ demo: initramfs
 # python3, which has python3-matplotlib.
 BENCH = /usr/bin/python3 tests/bench.py --kernel $(KDIR)/arch/x86/boot/bzImage \
 	--initrd $(BUILD)/initramfs.cpio.gz --tool $(CURDIR)/$(TOOL) $(BENCH_ARGS)
-bench: initramfs
+bench: initramfs tool
 	$(BENCH) --out $(BUILD)/bench
 
-bench-quick: initramfs
+bench-quick: initramfs tool
 	$(BENCH) --quick --out $(BUILD)/bench-quick
 
 # The older move timings under TCG, where the time is emulation.

@@ -16,7 +16,12 @@ echo "check: cargo fmt, clippy, test (tool)" >&2
 manifest=(--manifest-path tools/e4defrag/Cargo.toml)
 cargo fmt "${manifest[@]}" --check
 cargo clippy "${manifest[@]}" --locked --all-targets -- -D warnings
-cargo test "${manifest[@]}" --locked
+cargo clippy "${manifest[@]}" --locked --all-targets --features test-hooks -- -D warnings
+cargo test "${manifest[@]}" --locked --features test-hooks
+
+echo "check: no test hook in the release binary" >&2
+! grep -q E4DEFRAG_TEST_STOP_BEFORE tools/e4defrag/target/release/e4defrag ||
+	{ echo "check: the release e4defrag contains the tests' stop hook" >&2; exit 1; }
 
 echo "check: the seek-aware disk model (tests/test_diskmodel.py)" >&2
 python3 -m unittest tests/test_diskmodel.py

@@ -105,7 +105,8 @@ pub struct Cli {
 
     /// Module move unit as log2 of pages (0: one page per step; the
     /// default 11, 8 MiB, is what the stock backend moves per call).
-    #[arg(long, value_name = "LOG2", default_value_t = 11)]
+    #[arg(long, value_name = "LOG2", default_value_t = 11,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(e4defrag::uapi::DEFRAG_UNIT_MAX)))]
     pub unit_log2: u32,
 
     /// Leave files of fewer than N extents as they are (single files,
@@ -262,6 +263,21 @@ mod tests {
         assert!(parse_rate("0").is_err());
         assert!(parse_rate("-1").is_err());
         assert!(parse_rate("inf").is_err());
+    }
+
+    #[test]
+    fn move_unit_in_range() {
+        use clap::Parser;
+        let parse = |v: &str| super::Cli::try_parse_from(["e4defrag", "--unit-log2", v, "f"]);
+        assert_eq!(parse("0").unwrap().unit_log2, 0);
+        assert_eq!(parse("12").unwrap().unit_log2, 12);
+        // 2^13 pages per step is more than the kernel takes (it was
+        // accepted, and the run exited 0).
+        for bad in ["13", "99"] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
+        assert!(parse("-1").is_err());
     }
 
     #[test]

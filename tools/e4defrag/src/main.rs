@@ -148,6 +148,18 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
             }
         };
         let job = match kind {
+            // -r places the files of a tree; one file has nothing to be
+            // placed next to (it fell back to a per-file run, silently).
+            Target::File(p) if cli.colocate => {
+                let e = Error::Refused {
+                    path: p.clone(),
+                    reason: "-r colocates the files under a directory, mount point or device; \
+                             this is a file (without -r it is defragmented on its own)"
+                        .into(),
+                };
+                out.files.push(FileReport::failed(&p, &e));
+                continue;
+            }
             Target::File(p) => Job::Single(p),
             Target::Device { mount, .. } => {
                 let (files, errors) = walk::files_under(&mount, mounts, walk_order(cli));
@@ -176,7 +188,7 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                 }
                 let mut order = None;
                 if let Some(list) = &cli.order {
-                    match std::fs::read_to_string(list) {
+                    match std::fs::read(list) {
                         Ok(text) => {
                             let (ordered, summary, ignored) = if cli.only_listed {
                                 walk::listed_files(&dir, &text)

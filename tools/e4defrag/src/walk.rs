@@ -7,7 +7,10 @@ use crate::{error::Error, mounts};
 use nix::errno::Errno;
 use std::{
     collections::HashSet,
-    os::unix::fs::{FileTypeExt, MetadataExt},
+    os::unix::{
+        ffi::OsStrExt,
+        fs::{FileTypeExt, MetadataExt},
+    },
     path::{Path, PathBuf},
 };
 
@@ -145,12 +148,14 @@ impl OrderSummary {
 }
 
 /// The entries of an order list: its lines but blank ones and comments
-/// (`#`), as paths (an absolute line replaces `dir`).
-fn entries<'a>(dir: &'a Path, list: &'a str) -> impl Iterator<Item = PathBuf> + 'a {
-    list.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| dir.join(l))
+/// (`#`), as paths (an absolute line replaces `dir`). A list is bytes, as
+/// file names are (`--record` writes them raw): a name that is not UTF-8
+/// is a name like any other.
+fn entries<'a>(dir: &'a Path, list: &'a [u8]) -> impl Iterator<Item = PathBuf> + 'a {
+    list.split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
+        .map(|l| dir.join(std::ffi::OsStr::from_bytes(l)))
 }
 
 /// Puts `files` into the order of `list` (paths one per line, absolute or
@@ -163,7 +168,7 @@ fn entries<'a>(dir: &'a Path, list: &'a str) -> impl Iterator<Item = PathBuf> + 
 pub fn apply_order(
     dir: &Path,
     files: Vec<PathBuf>,
-    list: &str,
+    list: &[u8],
 ) -> (Vec<PathBuf>, OrderSummary, Vec<(PathBuf, &'static str)>) {
     let id = |m: &std::fs::Metadata| (m.dev(), m.ino());
     let mut remaining: Vec<Option<PathBuf>> = files.into_iter().map(Some).collect();
@@ -214,7 +219,7 @@ pub fn apply_order(
 /// missing; another path to a file named before, as duplicated.
 pub fn listed_files(
     dir: &Path,
-    list: &str,
+    list: &[u8],
 ) -> (Vec<PathBuf>, OrderSummary, Vec<(PathBuf, &'static str)>) {
     let root = std::fs::canonicalize(dir).ok();
     let dev = dir.metadata().map(|m| m.dev()).ok();
@@ -278,7 +283,7 @@ mod tests {
         );
         // The set's directory spelt another way.
         let dir = tmp.path().join("link/e/..");
-        let (ordered, summary, ignored) = apply_order(&dir, files.clone(), &list);
+        let (ordered, summary, ignored) = apply_order(&dir, files.clone(), list.as_bytes());
         let want = [&files[2], &files[3], &files[0], &files[1]];
         assert_eq!(ordered.iter().collect::<Vec<_>>(), want);
         // Both readers count the same entries the same way.
@@ -303,9 +308,30 @@ mod tests {
             ]
         );
         // Only the listed ones, in the list's order, without a walk.
-        let (listed, summary, ignored) = listed_files(&dir, &list);
+        let (listed, summary, ignored) = listed_files(&dir, list.as_bytes());
         assert_eq!(listed, [dir.join(format!("{top}/d/c")), dir.join("e/f"),]);
         assert_eq!(summary, counted);
         assert_eq!(ignored.len(), 4);
+    }
+
+    #[test]
+    fn order_list_entries_are_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // Latin-1 "café": not UTF-8, as --record writes it.
+        let odd = std::ffi::OsStr::from_bytes(b"caf\xe9");
+        let files = [dir.join("a"), dir.join(odd)];
+        for f in &files {
+            std::fs::write(f, b"x").unwrap();
+        }
+        let mut list = b"caf\xe9\n".to_vec();
+        list.extend_from_slice(dir.join("a").as_os_str().as_bytes());
+        list.push(b'\n');
+        let (listed, summary, _) = listed_files(dir, &list);
+        assert_eq!(listed, [dir.join(odd), dir.join("a")]);
+        assert_eq!(summary.in_order, 2);
+        let (ordered, _, _) = apply_order(dir, vec![files[0].clone(), files[1].clone()], &list);
+        assert_eq!(ordered, [files[1].clone(), files[0].clone()]);
     }
 }

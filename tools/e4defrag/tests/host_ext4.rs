@@ -550,6 +550,65 @@ fn colocating_only_the_listed_files() {
     img.fsck();
 }
 
+/// `-r FILE` is refused with a reason, the file untouched (it was
+/// defragmented on its own without a word).
+#[test]
+fn colocating_a_single_file_is_refused() {
+    let img = Image::new(16);
+    let f = img.path("lone");
+    let data = bytes(7, 16 * BLOCK);
+    write_fragmented(&f, &data);
+    let before = physical(&f);
+    assert!(before.len() > 1, "{before:?}");
+    let out = e4defrag(&["-r", f.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("-r colocates the files under a directory"),
+        "{err}"
+    );
+    assert_eq!(physical(&f), before);
+    assert_eq!(fs::read(&f).unwrap(), data);
+    img.fsck();
+}
+
+/// An order list is bytes: a file name that is not UTF-8 (as `--record`
+/// writes it) is one entry like any other (it refused the whole list:
+/// "stream did not contain valid UTF-8").
+#[test]
+fn an_order_list_with_a_name_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let img = Image::new(32);
+    let a = scattered_dir(&img, "usr", 6);
+    let odd = img
+        .path("usr")
+        .join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    fs::write(&odd, vec![0x5a; 3 * BLOCK]).unwrap();
+    let mut list = odd.as_os_str().as_bytes().to_vec();
+    list.push(b'\n');
+    for (p, _) in &a {
+        list.extend_from_slice(p.as_os_str().as_bytes());
+        list.push(b'\n');
+    }
+    let list_path = img.path("boot.list");
+    fs::write(&list_path, list).unwrap();
+    let root = img.path("");
+    let doc = json(&[
+        "-r",
+        "--backend",
+        "move-ext",
+        "--order",
+        list_path.to_str().unwrap(),
+        "--only-listed",
+        root.to_str().unwrap(),
+    ]);
+    let set = &doc["sets"][0];
+    assert_eq!(set["order"]["in_order"], 7, "{set}");
+    assert_eq!(fs::read(&odd).unwrap(), vec![0x5a; 3 * BLOCK]);
+    assert_contents(&a);
+    img.fsck();
+}
+
 #[test]
 fn time_limited_runs_cover_every_file_once() {
     let img = Image::new(64);
