@@ -79,7 +79,8 @@ def kinds_table(rows):
     model's model_* counters), split by what the reads start in (the
     guest's model_map before the reads; the rest is file data, extent
     blocks and the journal)."""
-    head = ["variant", "model s"] + [f"{n} s (reads)" for _, n in KINDS] + ["data s (reads)"]
+    head = ["variant", "model s"] + [f"{n} s (reads)" for _, n in KINDS] + [
+        "data s (reads, seeks)"]
     out = [head, ["---"] * len(head)]
     for name, f in rows:
         if f is None or "model_itable_ms" not in f:
@@ -91,19 +92,29 @@ def kinds_table(rows):
             ms, n = float(f[f"model_{k}_ms"]), int(f[f"model_{k}_reads"])
             total, reads = total - ms, reads - n
             row.append(f"{ms / 1000:.2f} ({n})")
-        row.append(f"{total / 1000:.2f} ({reads})")
+        seeks = f", {f['model_data_seeks']}" if "model_data_seeks" in f else ""
+        row.append(f"{total / 1000:.2f} ({reads}{seeks})")
         out.append(row)
     return "\n".join("| " + " | ".join(r) + " |" for r in out)
 
 
 def split(f):
-    """(data ms, metadata ms, {kind: (ms, reads)}) of a read record with
-    the model's counters by kind, or None."""
+    """(data ms, metadata ms, {kind: (ms, reads)}, data reads, data seeks
+    or None) of a read record with the model's counters by kind, or
+    None."""
     if f is None or "model_itable_ms" not in f:
         return None
     kinds = {k: (float(f[f"model_{k}_ms"]), int(f[f"model_{k}_reads"])) for k, _ in KINDS}
     meta = sum(ms for ms, _ in kinds.values())
-    return float(f["model_read_ms"]) - meta, meta, kinds
+    reads = int(f["model_reads"]) - sum(n for _, n in kinds.values())
+    seeks = int(f["model_data_seeks"]) if "model_data_seeks" in f else None
+    return float(f["model_read_ms"]) - meta, meta, kinds, reads, seeks
+
+
+def data_words(sp):
+    data, _, _, reads, seeks = sp
+    return f"{data / 1000:.2f} s data ({reads} reads" + (
+        f", {seeks} seeks)" if seeks is not None else ")")
 
 
 def goal_line(name, got, target, better, f, ref, ref_name):
@@ -114,15 +125,16 @@ def goal_line(name, got, target, better, f, ref, ref_name):
     line = f"* {name}: {got:.2f}x, goal {target}: " + ("met" if better else "**missed**")
     sf, sr = split(f), split(ref)
     if not better and sf:
-        data, meta, kinds = sf
+        data, meta, kinds = sf[:3]
         parts = ", ".join(f"{n} {kinds[k][0] / 1000:.2f} s ({kinds[k][1]} reads)"
                           for k, n in KINDS)
         line += (f". Of its {(data + meta) / 1000:.2f} s, {meta / 1000:.2f} s are metadata "
-                 f"({parts}), {data / 1000:.2f} s data")
+                 f"({parts}), {data_words(sf)}")
         if sr:
-            line += (f"; {ref_name}: {sr[1] / 1000:.2f} s metadata, {sr[0] / 1000:.2f} s data")
-        line += ". Inode tables and directories stay where they are: " \
-                "defragmentation moves regular files' data only"
+            line += f"; {ref_name}: {sr[1] / 1000:.2f} s metadata, {data_words(sr)}"
+        line += (". Inode tables and directories stay where they are (defragmentation "
+                 "moves regular files' data only), and each read of them takes the head "
+                 "off the data, whose next read pays the seek back")
     return line + "."
 
 

@@ -78,6 +78,7 @@ class Counters:
     dir_ms: float = 0.0
     bitmap_reads: int = 0
     bitmap_ms: float = 0.0
+    data_seeks: int = 0          # seeks of reads that start in none of those
 
     def line(self):
         return " ".join(f"{k}={round(v, 3) if isinstance(v, float) else v}"
@@ -185,6 +186,7 @@ class Disk:
         start = self.p.partition_offset + offset
         end = start + length
         t = self.p.overhead_ms
+        seeks = self.c.seeks
         i = self.cached(start, end)
         if i is not None or self.covered_by_dirty(start, end):
             t += max(self.interface_ms(length), self.media_ms(start, length))
@@ -202,6 +204,8 @@ class Disk:
         if kind:
             setattr(self.c, f"{kind}_reads", getattr(self.c, f"{kind}_reads") + 1)
             setattr(self.c, f"{kind}_ms", getattr(self.c, f"{kind}_ms") + t)
+        else:
+            self.c.data_seeks += self.c.seeks - seeks
         return t
 
     # -- what lies where (for the counters only; it changes no cost) ----

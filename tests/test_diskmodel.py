@@ -93,6 +93,10 @@ class Regions(unittest.TestCase):
         d.read(8192, 4096)
         d.read(3 * MIB, 4096)
         self.assertEqual((d.c.itable_reads, d.c.dir_reads, d.c.bitmap_reads), (1, 1, 0))
+        # The data read far from both repositioned; the metadata reads'
+        # seeks are not the data's.
+        self.assertEqual(d.c.data_seeks, 1)
+        self.assertEqual(d.c.seeks, 3)
         self.assertAlmostEqual(d.c.itable_ms, before)
         self.assertLess(d.c.itable_ms + d.c.dir_ms, d.c.read_ms)
         with self.assertRaises(ValueError):
