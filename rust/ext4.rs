@@ -311,6 +311,11 @@ impl Inode<'_> {
     /// Size in bytes, as `i_size_read` reads it on 64-bit (an acquire
     /// load, paired with `i_size_write`'s release store).
     pub(crate) fn size(&self) -> u64 {
+        // What `i_size_read()` (an inline bindgen cannot see) does on a
+        // 64-bit kernel: an acquire load pairing with `i_size_write()`'s
+        // release. A 32-bit kernel reads `i_size` under a seqcount; the
+        // module is not built for one.
+        const _: () = assert!(usize::BITS == 64, "i_size needs i_size_read() on 32-bit");
         // SAFETY: `ptr` is valid for `'a` (type invariant), so `i_size` is a
         // live, 8-byte aligned `loff_t`; the kernel only accesses it with
         // single loads and stores, which an atomic view does not upset.
