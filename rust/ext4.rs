@@ -461,13 +461,22 @@ impl Donor {
             mnt: fpath.mnt,
             dentry,
         };
+        // The mount's idmap as `mnt_idmap()` (an inline) reads it: an
+        // acquire load, pairing with the release that an idmapped mount's
+        // setup stores it with.
+        // SAFETY: the mount is pinned by `file`; `mnt_idmap` is an aligned
+        // pointer field the kernel only loads and stores whole.
+        let idmap = unsafe {
+            core::sync::atomic::AtomicPtr::from_ptr(core::ptr::addr_of_mut!((*fpath.mnt).mnt_idmap))
+        }
+        .load(core::sync::atomic::Ordering::Acquire);
         // SAFETY: `dir` is a valid path (mount pinned by `file`, dentry
-        // referenced above or pinned by the mount); `mnt_idmap` of a live
-        // mount is valid; the cred of the current task is valid while it
-        // runs.
+        // referenced above or pinned by the mount); the idmap of a live
+        // mount is valid while it is; the cred of the current task is valid
+        // while it runs.
         let res = from_err_ptr(unsafe {
             bindings::kernel_tmpfile_open(
-                (*fpath.mnt).mnt_idmap,
+                idmap,
                 &dir,
                 (bindings::S_IFREG | 0o600) as bindings::umode_t,
                 (bindings::O_RDWR | bindings::O_LARGEFILE | bindings::O_EXCL) as i32,
