@@ -78,6 +78,7 @@ for v in aged e2fsprogs files-module r-module r-module-path r-move-ext copy idea
 	rc=$?
 	sync
 	say "tdefrag variant=$v secs=$(since "$t0") $(model_delta vda "$m0") rc=$rc"
+	echo "tree $v: $(tail -1 /tmp/defrag.out)"
 	[ $rc -eq 0 ] || say "error tree $v exit $rc: $(tail -1 /tmp/defrag.out)"
 	if [ $v = ideal ]; then
 		[ "$(sha /mnt/ideal)" = "$ideal_sum" ] && data=intact || data=CHANGED
@@ -166,6 +167,8 @@ for v in aged e2fsprogs files-module r-module r-move-ext boot-module boot-move-e
 	rc=$?
 	sync
 	say "sdefrag variant=$v secs=$(since "$t0") $(model_delta vda "$m0") listed=$(wc -l < /tmp/py.list 2>/dev/null || echo 0) rc=$rc"
+	# What the tool said last, for the console log.
+	echo "start $v: $(tail -1 /tmp/defrag.out)"
 	[ $rc -eq 0 ] || say "error start $v exit $rc: $(tail -1 /tmp/defrag.out)"
 	(cd /mnt && sha256sum -c $sums > /dev/null 2>&1) || say "error start $v data changed"
 	model_map vda /mnt
