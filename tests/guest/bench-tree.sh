@@ -158,6 +158,7 @@ for v in aged e2fsprogs files-module r-module r-move-ext boot-module boot-move-e
 	e2fsprogs) e2fsprogs-e4defrag /mnt ;;
 	files-module) e4defrag --backend module /mnt ;;
 	r-module) e4defrag -r --backend module /mnt ;;
+	r-move-ext) e4defrag -r --backend move-ext /mnt ;;
 	boot-module) e4defrag -r --backend module --order /tmp/py.list --only-listed /mnt ;;
 	boot-move-ext) e4defrag -r --backend move-ext --order /tmp/py.list --only-listed /mnt ;;
 	copy) copy_all ;;
