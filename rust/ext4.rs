@@ -433,10 +433,11 @@ impl Donor {
     /// disconnected dentry, its own parent: the donor is made in the root
     /// directory of the file's mount then. A file that is itself the root
     /// of its mount (a single-file bind mount) has no directory on that
-    /// mount: `EXDEV` (a caller can lend a donor instead). The donor cannot be linked into
-    /// the filesystem (`O_EXCL`), and drops the flags it inherits from
-    /// its directory that would make it differ from a plain file (data
-    /// journaling, sync); a DAX donor gives `EOPNOTSUPP`.
+    /// mount: `EXDEV` (a caller can lend a donor instead). The donor
+    /// cannot be linked into the filesystem (`O_EXCL`), and drops the
+    /// flags it inherits from its directory that would make it differ
+    /// from a plain file (data journaling, sync); a DAX donor gives
+    /// `EOPNOTSUPP`.
     pub(crate) fn new(file: &File<'_>) -> Result<Self> {
         // SAFETY: `file` is a valid open file; its `f_path` is pinned while
         // it is open.
