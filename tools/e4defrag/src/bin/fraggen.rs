@@ -12,6 +12,8 @@
 //! fraggen defrag-lent FILE DONOR EXT4_IOC_DEFRAG with a lent donor
 //!                                (DONOR_FD): tmpfile, tmpfile-data,
 //!                                tmpfile-prealloc, PATH; none: no donor
+//! fraggen defrag-unit FILE N    EXT4_IOC_DEFRAG with a move unit of 2^N
+//!                                pages, unchecked
 //! fraggen defrag-by-handle FILE EXT4_IOC_DEFRAG on FILE reopened by
 //!                                handle (a disconnected dentry)
 //! fraggen defrag-then-fsync FILE EXT4_IOC_DEFRAG, then fsync on the same
@@ -606,8 +608,14 @@ fn defrag_goal_only_lent(file: &File, path: &Path, dir: &Path, goal: u64) {
 /// The call alone, without the tool's checks around it: prints "ok
 /// BEFORE -> AFTER" (extents) or the errno.
 fn defrag_alone(file: &File, path: &Path) {
+    defrag_with_unit(file, path, 11);
+}
+
+/// `defrag-unit FILE N`: the call alone with a move unit of 2^N pages,
+/// whatever N (the tool refuses N > 12 before the kernel sees it).
+fn defrag_with_unit(file: &File, path: &Path, unit_log2: u32) {
     let req = defrag::Request {
-        unit_log2: 11,
+        unit_log2,
         ..Default::default()
     };
     match defrag::defrag_file(file, path, req) {
@@ -742,6 +750,15 @@ fn main() {
         Some("expect") if args.len() == 4 => expect(Path::new(&args[2]), &args[3]),
         Some("stretches") if args.len() == 4 => stretches(Path::new(&args[2]), num(&args[3])),
         Some("defrag-lent") if args.len() == 4 => defrag_lent(Path::new(&args[2]), &args[3]),
+        Some("defrag-unit") if args.len() == 4 => {
+            let path = Path::new(&args[2]);
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .unwrap_or_else(|e| die(e));
+            defrag_with_unit(&file, path, num(&args[3]) as u32);
+        }
         Some("defrag-by-handle") if args.len() == 3 => defrag_by_handle(Path::new(&args[2])),
         Some("defrag-then-fsync") if args.len() == 3 => defrag_then_fsync(Path::new(&args[2])),
         Some("crowd-params") if args.len() == 3 => {
@@ -764,7 +781,7 @@ fn main() {
         _ => die(
             "usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL \
              | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH|none
-             | defrag-by-handle FILE | defrag-then-fsync FILE | stretches FILE N \
+             | defrag-unit FILE N | defrag-by-handle FILE | defrag-then-fsync FILE | stretches FILE N \
              | crowd-params SEED | crowd SEED MNT \
              | bench SEED MNT FILES BIGS BIG_MIB LIST | fragfile FILE EXTENTS BLOCKS \
              | blockmap MNT LIST",
