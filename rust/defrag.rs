@@ -175,23 +175,11 @@ fn plan(inode: &Inode<'_>, goal: u64, want: u64, pieces: &mut [Run]) -> Result<P
             }
         })?;
         if at_goal >= want {
-            pieces[0] = Run {
-                start: goal,
-                len: want,
-            };
-            return Ok(Placement {
-                pieces: 1,
-                blocks: want,
-                whole: true,
-            });
+            return Ok(Placement::one_run(pieces, goal, want));
         }
     }
     if want == 0 || pieces.is_empty() {
-        return Ok(Placement {
-            pieces: 0,
-            blocks: 0,
-            whole: false,
-        });
+        return Ok(Placement::NONE);
     }
     // Rule 2 from the goal outward, a block group either side first: a
     // call reads the bitmaps near the goal, not the whole filesystem's.
@@ -203,12 +191,7 @@ fn plan(inode: &Inode<'_>, goal: u64, want: u64, pieces: &mut [Run]) -> Result<P
         info.blocks_per_group.into(),
     )?;
     if let Some((start, _)) = near {
-        pieces[0] = Run { start, len: want };
-        return Ok(Placement {
-            pieces: 1,
-            blocks: want,
-            whole: true,
-        });
+        return Ok(Placement::one_run(pieces, start, want));
     }
     // Rule 3 needs the largest runs, wherever they are.
     placement::place_pieces(

@@ -219,6 +219,26 @@ pub struct Placement {
     pub whole: bool,
 }
 
+impl Placement {
+    /// No pieces: no free space, or nothing wanted.
+    pub const NONE: Placement = Placement {
+        pieces: 0,
+        blocks: 0,
+        whole: false,
+    };
+
+    /// All `want` blocks in one piece from `start`, which goes into
+    /// `buf[0]` (`buf` must not be empty).
+    pub fn one_run(buf: &mut [Run], start: u64, want: u64) -> Placement {
+        buf[0] = Run { start, len: want };
+        Placement {
+            pieces: 1,
+            blocks: want,
+            whole: true,
+        }
+    }
+}
+
 /// Plans where `want` blocks go, by the contract above, into `buf` (one
 /// piece is enough for rules 1 and 2; `buf` bounds rule 3, the caller
 /// plans again for what is left). `buf` must not be empty. No free space
@@ -229,21 +249,11 @@ pub fn place<E>(
     want: u64,
     buf: &mut [Run],
 ) -> Result<Placement, E> {
-    let none = Placement {
-        pieces: 0,
-        blocks: 0,
-        whole: false,
-    };
     if want == 0 || buf.is_empty() {
-        return Ok(none);
+        return Ok(Placement::NONE);
     }
     if let Some((start, _)) = nearest_whole(&mut scan, goal, want, &[])? {
-        buf[0] = Run { start, len: want };
-        return Ok(Placement {
-            pieces: 1,
-            blocks: want,
-            whole: true,
-        });
+        return Ok(Placement::one_run(buf, start, want));
     }
     place_pieces(scan, goal, want, buf)
 }
@@ -256,17 +266,12 @@ pub fn place_pieces<E>(
     want: u64,
     buf: &mut [Run],
 ) -> Result<Placement, E> {
-    let none = Placement {
-        pieces: 0,
-        blocks: 0,
-        whole: false,
-    };
     if want == 0 || buf.is_empty() {
-        return Ok(none);
+        return Ok(Placement::NONE);
     }
     let n = largest(&mut scan, goal, want, buf)?;
     if n == 0 {
-        return Ok(none);
+        return Ok(Placement::NONE);
     }
     let held: u64 = buf[..n].iter().map(|r| r.len).sum();
     let mut blocks = held;
