@@ -138,28 +138,33 @@ def goal_line(name, got, target, better, f, ref, ref_name):
     return line + "."
 
 
+def ratio(a, b):
+    """Model time of read record A over B's, or None without both."""
+    return float(a["model_read_ms"]) / float(b["model_read_ms"]) if a and b else None
+
+
 def goals_section(d, tree):
     """Issue 21's goals, as ratios of model time; the benchmark judges
     nothing, it says by how much and where the time goes."""
     lines = []
     r, ideal = median_run(d.model.get(("r-module", "set"))), median_run(d.model.get(("ideal", "set")))
-    got = float(r["model_read_ms"]) / float(ideal["model_read_ms"]) if r and ideal else None
+    got = ratio(r, ideal)
     lines.append(goal_line("(a) the set after `-r` (module) against the one-file ideal",
                            got, "<= 1.3x", got is not None and got <= 1.3, r, ideal, "the ideal"))
     if tree:
         reads, _ = records_of(tree, "tread", "tdefrag", lambda f: (f["variant"], f["what"]))
         aged, rm = median_run(reads.get(("aged", "grep"))), median_run(reads.get(("r-module", "grep")))
         copy = median_run(reads.get(("copy", "grep")))
-        got = float(aged["model_read_ms"]) / float(rm["model_read_ms"]) if aged and rm else None
+        got = ratio(aged, rm)
         lines.append(goal_line("(b) `grep -r` of the aged tree after plain `-r`, speed-up over "
                                "the aged", got, ">= 3x", got is not None and got >= 3, rm, aged,
                                "aged"))
-        got = float(copy["model_read_ms"]) / float(rm["model_read_ms"]) if copy and rm else None
+        got = ratio(copy, rm)
         lines.append(goal_line("(b) ... and against a fresh copy (speed-up over the copy)", got,
                                "> 1x", got is not None and got > 1, rm, copy, "the copy"))
         sreads, _ = records_of(tree, "sread", "sdefrag", lambda f: f["variant"])
         aged, boot = median_run(sreads.get("aged")), median_run(sreads.get("boot-module"))
-        got = float(aged["model_read_ms"]) / float(boot["model_read_ms"]) if aged and boot else None
+        got = ratio(aged, boot)
         lines.append(goal_line("(c) the cold start after record + colocate (module), speed-up "
                                "over the aged", got, ">= 3.3x", got is not None and got >= 3.3,
                                boot, median_run(sreads.get("ideal")), "the ideal"))
