@@ -29,10 +29,7 @@ use crate::{
     plan::{self, ExtentCounter, MappedRun},
     uapi::{self, BlockRange, DefragData},
 };
-use core::{
-    mem::size_of,
-    sync::atomic::{AtomicBool, Ordering},
-};
+use core::mem::size_of;
 use kernel::{
     bindings,
     prelude::*,
@@ -419,34 +416,6 @@ fn lent_donor_place(donor: &Inode<'_>, range: BlockRange, per_page: u64) -> Resu
     Ok(DonorPlace(start.wrapping_sub(range.start)))
 }
 
-/// Calls with a lent donor run one at a time: two calls moving blocks
-/// through the same donor range at once could hand one file's blocks to
-/// another. A second caller meanwhile gets `EBUSY`.
-static LENT_DONOR_IN_USE: AtomicBool = AtomicBool::new(false);
-
-/// Holds [`LENT_DONOR_IN_USE`] for one call.
-///
-/// # Invariants
-///
-/// This guard set [`LENT_DONOR_IN_USE`] from false to true; it is the only
-/// one, and clears it when dropped.
-struct LentDonorGuard;
-
-impl LentDonorGuard {
-    fn take() -> Result<Self> {
-        LENT_DONOR_IN_USE
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .map(|_| Self)
-            .map_err(|_| EBUSY)
-    }
-}
-
-impl Drop for LentDonorGuard {
-    fn drop(&mut self) {
-        LENT_DONOR_IN_USE.store(false, Ordering::Release);
-    }
-}
-
 /// Is `range` of `inode` a hole (nothing allocated or waiting for
 /// allocation)?
 fn is_hole(inode: &Inode<'_>, range: BlockRange) -> Result<bool> {
@@ -526,11 +495,6 @@ fn defrag(file: &File<'_>, req: &mut DefragData) -> Result {
     }
     let unit_pages = uapi::defrag_unit_pages(req.flags).ok_or(EINVAL)?;
     let lend = req.flags & uapi::DEFRAG_DONOR_FD != 0;
-    let _lent = if lend {
-        Some(LentDonorGuard::take()?)
-    } else {
-        None
-    };
     // Declared before the write access so that it is dropped after it
     // (the last reference of a donor made here frees its blocks; a lent
     // one is truncated back on failure, which takes write access itself).

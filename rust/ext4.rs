@@ -308,23 +308,12 @@ impl Inode<'_> {
         u32::from(read_once!(self, i_blkbits))
     }
 
-    /// Size in bytes, as `i_size_read` reads it on 64-bit (an acquire
-    /// load, paired with `i_size_write`'s release store).
+    /// Size in bytes (`i_size_read()`, through the helper patch 0001 adds:
+    /// an acquire load on 64-bit, a seqcount read on 32-bit SMP).
     pub(crate) fn size(&self) -> u64 {
-        // What `i_size_read()` (an inline bindgen cannot see) does on a
-        // 64-bit kernel: an acquire load pairing with `i_size_write()`'s
-        // release. A 32-bit kernel reads `i_size` under a seqcount; the
-        // module is not built for one.
-        const _: () = assert!(usize::BITS == 64, "i_size needs i_size_read() on 32-bit");
-        // SAFETY: `ptr` is valid for `'a` (type invariant), so `i_size` is a
-        // live, 8-byte aligned `loff_t`; the kernel only accesses it with
-        // single loads and stores, which an atomic view does not upset.
-        let size = unsafe {
-            core::sync::atomic::AtomicI64::from_ptr(core::ptr::addr_of_mut!(
-                (*self.ptr.as_ptr()).i_size
-            ))
-        }
-        .load(core::sync::atomic::Ordering::Acquire);
+        // SAFETY: `ptr` is a valid inode for `'a` (type invariant);
+        // `i_size_read` only reads its size.
+        let size = unsafe { bindings::i_size_read(self.ptr.as_ptr()) };
         size.max(0) as u64
     }
 
@@ -422,6 +411,9 @@ pub(crate) struct Donor {
     /// A lent donor's size before the call: truncated back to it on drop
     /// (see [`Donor::restore_on_drop`]).
     restore_size: Option<i64>,
+    /// A lent donor is claimed for the call (`ext4_hook_claim_donor`),
+    /// released on drop.
+    claimed: bool,
 }
 
 impl Donor {
@@ -490,6 +482,7 @@ impl Donor {
             // SAFETY: `from_err_ptr` let through a valid file pointer.
             ptr: unsafe { NonNull::new_unchecked(res?) },
             restore_size: None,
+            claimed: false,
         };
         // SAFETY: the donor is a new, empty ext4 file this value holds;
         // the call takes the inode lock itself.
@@ -498,17 +491,20 @@ impl Donor {
     }
 
     /// The caller's donor, file descriptor `fd`: an unlinked regular file
-    /// on `file`'s filesystem (not `file` itself), open read-write. What
-    /// any donor must be besides, and where its blocks go (past its end,
-    /// which must be a hole), is for the caller to check.
+    /// on `file`'s filesystem (not `file` itself), open read-write, and
+    /// claimed for this call (`EBUSY` while another call uses it; see
+    /// `ext4_hook_claim_donor`). What any donor must be besides, and where
+    /// its blocks go (past its end, which must be a hole), is for the
+    /// caller to check.
     pub(crate) fn from_fd(file: &File<'_>, fd: u32) -> Result<Self> {
         // SAFETY: `fget` looks `fd` up in the current task's table and
         // returns a referenced file, or null.
         let ptr = NonNull::new(unsafe { bindings::fget(fd) }).ok_or(EBADF)?;
         // From here on, dropping `donor` drops the reference.
-        let donor = Self {
+        let mut donor = Self {
             ptr,
             restore_size: None,
+            claimed: false,
         };
         // Only a file on `file`'s filesystem is known to be ext4: compare
         // the superblocks on the raw files, before any `File` or `Inode`
@@ -528,6 +524,10 @@ impl Donor {
         if !donor.file().is_read_write() {
             return Err(EBADF);
         }
+        // SAFETY: the donor is an open ext4 file (same superblock as
+        // `file`); the call takes the inode lock itself.
+        to_result(unsafe { bindings::ext4_hook_claim_donor(d.ptr.as_ptr()) })?;
+        donor.claimed = true;
         // What else it must be, a made donor too: `defrag::check_donor`.
         Ok(donor)
     }
@@ -580,7 +580,6 @@ impl Donor {
                 lblk,
                 len,
                 goal,
-                bindings::EXT4_HOOK_ALLOC_EXACT,
                 &mut raw,
             )
         })?;
@@ -594,7 +593,11 @@ impl Donor {
 
 impl Drop for Donor {
     fn drop(&mut self) {
-        if let Some(size) = self.restore_size {
+        // Only a donor that grew: its owner may have truncated it meanwhile.
+        if let Some(size) = self
+            .restore_size
+            .filter(|&s| self.inode().size() > s as u64)
+        {
             // SAFETY: `ptr` is an open file (type invariant), so its
             // `f_path` is a valid, pinned path; `vfs_truncate` takes the
             // write access, locks and permission checks it needs, and no
@@ -603,6 +606,11 @@ impl Drop for Donor {
             if r != 0 {
                 pr_warn!("lent donor not truncated back after a failed call: {r}\n");
             }
+        }
+        if self.claimed {
+            // SAFETY: the donor is an open ext4 file (type invariant) this
+            // value claimed; no lock of the call is held any more.
+            unsafe { bindings::ext4_hook_release_donor(self.inode().ptr.as_ptr()) };
         }
         // SAFETY: drops the reference this value holds (type invariant); the
         // last one of a donor made here evicts the orphan and frees its
