@@ -14,6 +14,10 @@
 //!                                tmpfile-prealloc, PATH; none: no donor
 //! fraggen defrag-unit FILE N    EXT4_IOC_DEFRAG with a move unit of 2^N
 //!                                pages, unchecked
+//! fraggen donor-race LONG OTHER WHAT
+//!                                a long call with a lent donor, and WHAT
+//!                                done to that donor (or beside it) while
+//!                                it runs
 //! fraggen defrag-by-handle FILE EXT4_IOC_DEFRAG on FILE reopened by
 //!                                handle (a disconnected dentry)
 //! fraggen defrag-then-fsync FILE EXT4_IOC_DEFRAG, then fsync on the same
@@ -575,6 +579,104 @@ fn defrag_lent(path: &Path, donor: &str) {
     }
 }
 
+/// `donor-race LONG OTHER WHAT`: a long call moves LONG (one page per
+/// step) through a new lent donor; half a second in, while it runs, WHAT is
+/// done to the same donor or beside it:
+/// `own-donor` (OTHER defragmented through a donor of its own),
+/// `same-donor` (OTHER defragmented through the same donor),
+/// `move-ext` (`EXT4_IOC_MOVE_EXT` of OTHER's first block with the donor),
+/// `defrag-donor` (the donor itself moved to the middle of the disk),
+/// `truncate` (the donor truncated to 0 by its owner).
+/// Prints "long RESULT other RESULT overlap yes|no": RESULT is "ok" or the
+/// errno, and overlap says whether the long call was still running when
+/// WHAT returned (a result that did not overlap proves nothing).
+fn donor_race(long: &Path, other: &Path, what: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let open_rw = |p: &Path| {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(p)
+            .unwrap_or_else(|e| die(e))
+    };
+    let errno_of =
+        |e: &e4defrag::error::Error| e.errno().map_or("error".into(), |n| format!("{n:?}"));
+    let dir = long.parent().unwrap_or(Path::new("."));
+    let donor = Arc::new(moveext::donor_in(dir).unwrap_or_else(|e| die(e)));
+    let done = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (donor, done, long) = (Arc::clone(&donor), Arc::clone(&done), long.to_path_buf());
+        let file = open_rw(&long);
+        std::thread::spawn(move || {
+            let req = defrag::Request {
+                donor_fd: Some(donor.as_raw_fd()),
+                unit_log2: 0,
+                ..Default::default()
+            };
+            let r = defrag::defrag_file(&file, &long, req);
+            done.store(true, Ordering::SeqCst);
+            r.map(|_| "ok".to_string()).unwrap_or_else(|e| errno_of(&e))
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let other_result = match what {
+        "own-donor" | "same-donor" => {
+            let own;
+            let d = if what == "own-donor" {
+                own = moveext::donor_in(other.parent().unwrap_or(Path::new(".")))
+                    .unwrap_or_else(|e| die(e));
+                &own
+            } else {
+                &*donor
+            };
+            let req = defrag::Request {
+                donor_fd: Some(d.as_raw_fd()),
+                unit_log2: 11,
+                ..Default::default()
+            };
+            let file = open_rw(other);
+            defrag::defrag_file(&file, other, req)
+                .map(|_| "ok".to_string())
+                .unwrap_or_else(|e| errno_of(&e))
+        }
+        "move-ext" => match moveext::move_ext(&open_rw(other), &donor, 0, 0, 1) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("{e:?}"),
+        },
+        "defrag-donor" => {
+            // With a goal, so that the call moves whatever the donor's
+            // layout (its planned blocks may already be one run).
+            let blocks = nix::sys::statvfs::fstatvfs(&*donor)
+                .map(|s| s.blocks())
+                .unwrap_or_else(|e| die(e));
+            let req = defrag::Request {
+                goal: blocks / 2,
+                unit_log2: 11,
+                ..Default::default()
+            };
+            // The donor by its descriptor: it has no name.
+            let path = PathBuf::from(format!("/proc/self/fd/{}", donor.as_raw_fd()));
+            defrag::defrag_file(&donor, &path, req)
+                .map(|_| "ok".to_string())
+                .unwrap_or_else(|e| errno_of(&e))
+        }
+        "truncate" => match donor.set_len(0) {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("{e}"),
+        },
+        _ => die(format!("donor-race: unknown {what}")),
+    };
+    let overlap = !done.load(Ordering::SeqCst);
+    let long_result = worker
+        .join()
+        .unwrap_or_else(|_| die("the long call panicked"));
+    println!(
+        "long {long_result} other {other_result} overlap {}",
+        if overlap { "yes" } else { "no" }
+    );
+}
+
 /// `defrag-lent FILE goal-only=G` (see [`defrag_lent`]).
 fn defrag_goal_only_lent(file: &File, path: &Path, dir: &Path, goal: u64) {
     let d = moveext::donor_in(dir).unwrap_or_else(|e| die(e));
@@ -759,6 +861,9 @@ fn main() {
                 .unwrap_or_else(|e| die(e));
             defrag_with_unit(&file, path, num(&args[3]) as u32);
         }
+        Some("donor-race") if args.len() == 5 => {
+            donor_race(Path::new(&args[2]), Path::new(&args[3]), &args[4])
+        }
         Some("defrag-by-handle") if args.len() == 3 => defrag_by_handle(Path::new(&args[2])),
         Some("defrag-then-fsync") if args.len() == 3 => defrag_then_fsync(Path::new(&args[2])),
         Some("crowd-params") if args.len() == 3 => {
@@ -781,7 +886,7 @@ fn main() {
         _ => die(
             "usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL \
              | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH|none
-             | defrag-unit FILE N | defrag-by-handle FILE | defrag-then-fsync FILE | stretches FILE N \
+             | defrag-unit FILE N | donor-race LONG OTHER WHAT | defrag-by-handle FILE | defrag-then-fsync FILE | stretches FILE N \
              | crowd-params SEED | crowd SEED MNT \
              | bench SEED MNT FILES BIGS BIG_MIB LIST | fragfile FILE EXTENTS BLOCKS \
              | blockmap MNT LIST",
