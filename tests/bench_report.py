@@ -43,6 +43,7 @@ START_VARIANT_NAMES = {
     "e2fsprogs": "e2fsprogs e4defrag MOUNT",
     "files-module": "e4defrag MOUNT: each file on its own (module)",
     "r-module": "e4defrag -r MOUNT (module; walk order)",
+    "r-module-path": "e4defrag -r --order-by path MOUNT (module)",
     "r-move-ext": "e4defrag -r MOUNT (MOVE_EXT; walk order)",
     "boot-module": "--record, then -r --order LIST --only-listed (module)",
     "boot-move-ext": "--record, then -r --order LIST --only-listed (MOVE_EXT)",

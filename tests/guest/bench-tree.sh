@@ -145,7 +145,7 @@ copy_all() {
 	done
 }
 want_modules=
-for v in aged e2fsprogs files-module r-module r-move-ext boot-module boot-move-ext copy ideal; do
+for v in aged e2fsprogs files-module r-module r-module-path r-move-ext boot-module boot-move-ext copy ideal; do
 	umount /mnt 2>/dev/null
 	dd if=$master of=/dev/vda bs=4M count=$((fs_mib / 4)) conv=fsync 2>/dev/null &&
 		mount -t ext4 -o $opts /dev/vda /mnt || { say "error start $v: restore failed"; continue; }
@@ -158,6 +158,7 @@ for v in aged e2fsprogs files-module r-module r-move-ext boot-module boot-move-e
 	e2fsprogs) e2fsprogs-e4defrag /mnt ;;
 	files-module) e4defrag --backend module /mnt ;;
 	r-module) e4defrag -r --backend module /mnt ;;
+	r-module-path) e4defrag -r --backend module --order-by path /mnt ;;
 	r-move-ext) e4defrag -r --backend move-ext /mnt ;;
 	boot-module) e4defrag -r --backend module --order /tmp/py.list --only-listed /mnt ;;
 	boot-move-ext) e4defrag -r --backend move-ext --order /tmp/py.list --only-listed /mnt ;;
