@@ -51,14 +51,13 @@ initramfs: module test-tool
 check-host: kernel tool
 	scripts/check-host.sh $(KDIR)
 
-# The benchmark's small run closes the test, so that it cannot rot; its
+# scripts/test.sh runs the phases (deps, kernel, module, tools, check-host,
+# initramfs, the guest boots, bench-quick) and prints their times. The
+# benchmark's small run closes the test, so that it cannot rot; its
 # numbers judge nothing, but a failed run, changed data or a complaint of
 # e2fsck fails it.
-test: check-host initramfs
-	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
-		--initrd $(BUILD)/initramfs.cpio.gz --mode test \
-		--log $(BUILD)/qemu-test.log $(QEMU_ARGS)
-	$(MAKE) --no-print-directory bench-quick
+test:
+	scripts/test.sh $(QEMU_ARGS)
 
 demo: initramfs
 	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
