@@ -4,7 +4,7 @@
 # (the kernel was cached) took longer than the suite's budget of 12
 # minutes (Documentation/ext4-defrag/testing.rst). Fails as soon as a
 # phase fails, as make would.
-#   scripts/test.sh KDIR QEMU_ARGS...
+#   scripts/test.sh [QEMU_ARGS...]   (extra arguments for tests/qemu.py)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
