@@ -585,7 +585,7 @@ fn defrag_lent(path: &Path, donor: &str) {
 /// `own-donor` (OTHER defragmented through a donor of its own),
 /// `same-donor` (OTHER defragmented through the same donor),
 /// `move-ext` (`EXT4_IOC_MOVE_EXT` of OTHER's first block with the donor),
-/// `defrag-donor` (the donor itself moved to the middle of the disk),
+/// `defrag-donor` (the donor's first 64 KiB moved to the middle of the disk),
 /// `truncate` (the donor truncated to 0 by its owner).
 /// Prints "long RESULT other RESULT overlap yes|no": RESULT is "ok" or the
 /// errno, and overlap says whether the long call was still running when
@@ -646,13 +646,16 @@ fn donor_race(long: &Path, other: &Path, what: &str) {
         },
         "defrag-donor" => {
             // With a goal, so that the call moves whatever the donor's
-            // layout (its planned blocks may already be one run).
+            // layout (its planned blocks may already be one run), and only
+            // its first 64 KiB, so that it reaches its first move step
+            // while the long call still runs.
             let blocks = nix::sys::statvfs::fstatvfs(&*donor)
                 .map(|s| s.blocks())
                 .unwrap_or_else(|e| die(e));
             let req = defrag::Request {
                 goal: blocks / 2,
                 unit_log2: 11,
+                size: 64 << 10,
                 ..Default::default()
             };
             // The donor by its descriptor: it has no name.
