@@ -35,6 +35,16 @@ expect_refused() {
 	fi
 }
 
+# group1_first_free: the first free block of group 1 of $DEV, as the
+# on-disk bitmap says (dumpe2fs).
+group1_first_free() {
+	dumpe2fs "$DEV" 2>/dev/null | awk '/^Group 1:/ { g = 1 } g && /Free blocks: [0-9]/ {
+	sub(/-.*/, "", $3); print $3; exit }'
+}
+
+# data_runs FILE: FILE's data blocks in file order, as "first-last" runs.
+data_runs() { filefrag -e "$1" | awk -F'[:.]+' '/^ *[0-9]+: / { printf "%d-%d ", $4, $5 }'; }
+
 echo "== defrag: a fragmented file"
 fresh_fs || { fail defrag_mkfs "mkfs or mount failed"; exit 0; }
 make_fragmented /mnt/frag 200
@@ -600,11 +610,9 @@ mkfs.ext4 -q -F -b 4096 "$DEV" && mount -t ext4 -o nodelalloc "$DEV" /mnt ||
 fraggen stretches /mnt/gs 6
 sync
 sum=$(sha /mnt/gs) ext=$(extent_count /mnt/gs)
-goal=$(dumpe2fs /dev/vda 2>/dev/null | awk '/^Group 1:/ { g = 1 } g && /Free blocks: [0-9]/ {
-	sub(/-.*/, "", $3); print $3; exit }')
+goal=$(group1_first_free)
 r=$(fraggen defrag-lent /mnt/gs goal-only=$goal)
-# The data's blocks in file order, as "first-last" runs.
-runs=$(filefrag -e /mnt/gs | awk -F'[:.]+' '/^ *[0-9]+: / { printf "%d-%d ", $4, $5 }')
+runs=$(data_runs /mnt/gs)
 want_runs=$(awk -v g="$goal" 'BEGIN { for (i = 0; i < 6; i++) printf "%d-%d ", g + 2 * i, g + 2 * i + 1 }')
 echo "== GOAL_ONLY at $goal: $r; data at $runs"
 case $r in
@@ -617,7 +625,8 @@ fsck_ok e2fsck_clean_after_goal_only
 mount -t ext4 -o nodelalloc "$DEV" /mnt || { fail goal_only_remount "mount failed"; exit 0; }
 
 # A missed exact allocation takes no other writer's preallocation: the
-# GOAL_ONLY call above misses once (the donor's tree block), and before
+# same GOAL_ONLY call as above, on a second such file, misses once (the
+# donor's tree block), and before
 # patch 0003 made goal-only requests exact, mballoc then discarded the
 # filesystem's preallocations (here a locality group's, of a small file
 # written just before) and tried again. ext4 counts discarded
@@ -626,8 +635,7 @@ echo "== defrag: a missed exact allocation discards no preallocation"
 fraggen stretches /mnt/gs2 6
 dd if=/dev/urandom of=/mnt/small bs=4096 count=1 conv=fsync 2>/dev/null
 sync
-goal=$(dumpe2fs /dev/vda 2>/dev/null | awk '/^Group 1:/ { g = 1 } g && /Free blocks: [0-9]/ {
-	sub(/-.*/, "", $3); print $3; exit }')
+goal=$(group1_first_free)
 echo 1 > /sys/fs/ext4/vda/mb_stats
 stat_of() { awk -v k="$1:" '$1 == k { print $2 }' /proc/fs/ext4/vda/mb_stats; }
 pa=$(stat_of preallocated) d0=$(stat_of discarded)
@@ -658,7 +666,7 @@ for round in 1 2 3 4; do
 	taker=$!
 	r=$(fraggen defrag-lent /mnt/gr goal-only=$g)
 	wait $taker
-	runs=$(filefrag -e /mnt/gr | awk -F'[:.]+' '/^ *[0-9]+: / { printf "%d-%d ", $4, $5 }')
+	runs=$(data_runs /mnt/gr)
 	case $r in
 	"ok $g") [ "$runs" = "$g-$((g + 31)) " ] && [ "$(sha /mnt/gr)" = "$sum" ] &&
 		at=$((at + 1)) || bad="$bad round $round: $r, data at $runs;" ;;
@@ -683,8 +691,7 @@ mkfs.ext4 -q -F -b 4096 -E stride=16,stripe_width=16 "$DEV" &&
 	mount -t ext4 -o nodelalloc "$DEV" /mnt || { fail stripe_mkfs "mkfs or mount failed"; exit 0; }
 make_fragmented /mnt/st 16
 sum=$(sha /mnt/st)
-g=$(dumpe2fs /dev/vda 2>/dev/null | awk '/^Group 1:/ { g = 1 } g && /Free blocks: [0-9]/ {
-	sub(/-.*/, "", $3); print $3; exit }')
+g=$(group1_first_free)
 g=$(( (g / 16) * 16 + 32 + 5 ))
 r=$(fraggen defrag-lent /mnt/st goal-only=$g)
 echo "== stripe-sized file, GOAL_ONLY at $g (unaligned): $r"

@@ -568,7 +568,7 @@ fn defrag_lent(path: &Path, donor: &str) {
             println!("ok {kept} {}", if intact { "intact" } else { "LOST" });
         }
         Err(e) => {
-            let errno = e.errno().map_or("error".into(), |n| format!("{n:?}"));
+            let errno = errno_name(&e);
             if donor.starts_with("tmpfile") {
                 let held = d.metadata().map(|m| m.blocks() * 512).unwrap_or(u64::MAX);
                 println!("{errno} held {held}");
@@ -577,6 +577,11 @@ fn defrag_lent(path: &Path, donor: &str) {
             }
         }
     }
+}
+
+/// The errno of a failed call, by name ("EBUSY"), or "error".
+fn errno_name(e: &e4defrag::error::Error) -> String {
+    e.errno().map_or("error".into(), |n| format!("{n:?}"))
 }
 
 /// `donor-race LONG OTHER WHAT`: a long call moves LONG (one page per
@@ -600,8 +605,6 @@ fn donor_race(long: &Path, other: &Path, what: &str) {
             .open(p)
             .unwrap_or_else(|e| die(e))
     };
-    let errno_of =
-        |e: &e4defrag::error::Error| e.errno().map_or("error".into(), |n| format!("{n:?}"));
     let dir = long.parent().unwrap_or(Path::new("."));
     let donor = Arc::new(moveext::donor_in(dir).unwrap_or_else(|e| die(e)));
     let done = Arc::new(AtomicBool::new(false));
@@ -616,7 +619,8 @@ fn donor_race(long: &Path, other: &Path, what: &str) {
             };
             let r = defrag::defrag_file(&file, &long, req);
             done.store(true, Ordering::SeqCst);
-            r.map(|_| "ok".to_string()).unwrap_or_else(|e| errno_of(&e))
+            r.map(|_| "ok".to_string())
+                .unwrap_or_else(|e| errno_name(&e))
         })
     };
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -638,7 +642,7 @@ fn donor_race(long: &Path, other: &Path, what: &str) {
             let file = open_rw(other);
             defrag::defrag_file(&file, other, req)
                 .map(|_| "ok".to_string())
-                .unwrap_or_else(|e| errno_of(&e))
+                .unwrap_or_else(|e| errno_name(&e))
         }
         "move-ext" => match moveext::move_ext(&open_rw(other), &donor, 0, 0, 1) {
             Ok(_) => "ok".to_string(),
@@ -662,7 +666,7 @@ fn donor_race(long: &Path, other: &Path, what: &str) {
             let path = PathBuf::from(format!("/proc/self/fd/{}", donor.as_raw_fd()));
             defrag::defrag_file(&donor, &path, req)
                 .map(|_| "ok".to_string())
-                .unwrap_or_else(|e| errno_of(&e))
+                .unwrap_or_else(|e| errno_name(&e))
         }
         "truncate" => match donor.set_len(0) {
             Ok(()) => "ok".to_string(),
@@ -704,7 +708,7 @@ fn defrag_goal_only_lent(file: &File, path: &Path, dir: &Path, goal: u64) {
         Err(e) => {
             let held = d.metadata().map(|m| m.blocks() * 512).unwrap_or(u64::MAX);
             let size = d.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-            let errno = e.errno().map_or("error".into(), |n| format!("{n:?}"));
+            let errno = errno_name(&e);
             println!("{errno} held {held} size {size}");
         }
     }
@@ -725,7 +729,7 @@ fn defrag_with_unit(file: &File, path: &Path, unit_log2: u32) {
     };
     match defrag::defrag_file(file, path, req) {
         Ok(o) => println!("ok {} -> {}", o.extents_before, o.extents_after),
-        Err(e) => println!("{}", e.errno().map_or("error".into(), |n| format!("{n:?}"))),
+        Err(e) => println!("{}", errno_name(&e)),
     }
 }
 
@@ -744,7 +748,7 @@ fn defrag_then_fsync(path: &Path) {
     };
     let defrag = match defrag::defrag_file(&file, path, req) {
         Ok(_) => "ok".to_string(),
-        Err(e) => e.errno().map_or("error".into(), |n| format!("{n:?}")),
+        Err(e) => errno_name(&e),
     };
     let fsync = match file.sync_all() {
         Ok(()) => "ok".to_string(),
