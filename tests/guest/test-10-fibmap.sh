@@ -113,12 +113,16 @@ fi
 check_map last_block_is_a_hole module /mnt/small 4294967294
 
 echo "== rmmod and insmod race with a loop of queries"
+# The queries run until the last cycle is done (at most 300): the ones
+# after it raced nothing, and each costs a process start under TCG.
+rm -f /tmp/cycles.done
 (
 	i=0
-	while [ $i -lt 300 ]; do
+	while [ $i -lt 300 ] && [ ! -e /tmp/cycles.done ]; do
 		e4defrag --map -b 0 /mnt/big >/dev/null 2>&1
 		i=$((i + 1))
 	done
+	echo $i > /tmp/queries.count
 ) &
 busy=0 cycles=0
 while [ $cycles -lt 15 ]; do
@@ -129,8 +133,9 @@ while [ $cycles -lt 15 ]; do
 	fi
 	cycles=$((cycles + 1))
 done
+touch /tmp/cycles.done
 wait
-echo "== $cycles rmmod attempts, $busy refused"
+echo "== $cycles rmmod attempts, $busy refused, $(cat /tmp/queries.count) queries meanwhile"
 lsmod | grep -q ext4_defrag || insmod $KO
 check_map unload_while_in_use module /mnt/big 0 2047
 
