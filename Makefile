@@ -51,8 +51,9 @@ initramfs: module test-tool
 check-host: kernel tool
 	scripts/check-host.sh $(KDIR)
 
-# scripts/test.sh runs the phases (deps, kernel, module, tools, check-host,
-# initramfs, the guest boots, bench-quick) and prints their times. The
+# scripts/test.sh runs the builds (deps, kernel, module, tools, initramfs),
+# then two lanes side by side: the test boot; check-host, the power-cut
+# boot and its replay, bench-quick. It prints every phase's time. The
 # benchmark's small run closes the test, so that it cannot rot; its
 # numbers judge nothing, but a failed run, changed data or a complaint of
 # e2fsck fails it.

@@ -9,24 +9,36 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 kdir=$1
 cd "$top"
 
-echo "check: rustfmt (module, kernel style)" >&2
+# step NAME: the next check begins; the one before it gets its time
+# (scripts/test.sh gathers these lines into its summary).
+step_name= step_t0=
+step() {
+	local now
+	now=$(date +%s)
+	[ -z "$step_name" ] || echo "check: $step_name took $((now - step_t0)) s" >&2
+	step_name=$1 step_t0=$now
+	[ -z "$1" ] || echo "check: $1" >&2
+}
+
+step "rustfmt (module, kernel style)"
 /usr/bin/rustfmt --check --edition 2021 --config-path "$kdir/.rustfmt.toml" rust/ext4_defrag_main.rs
 
-echo "check: cargo fmt, clippy, test (tool)" >&2
+step "cargo fmt, clippy (tool)"
 manifest=(--manifest-path tools/e4defrag/Cargo.toml)
 cargo fmt "${manifest[@]}" --check
 cargo clippy "${manifest[@]}" --locked --all-targets -- -D warnings
 cargo clippy "${manifest[@]}" --locked --all-targets --features test-hooks -- -D warnings
+step "cargo test (tool: unit, ABI, tests/host_ext4.rs)"
 cargo test "${manifest[@]}" --locked --features test-hooks
 
-echo "check: no test hook in the release binary" >&2
+step "no test hook in the release binary"
 ! grep -q E4DEFRAG_TEST_STOP_BEFORE tools/e4defrag/target/release/e4defrag ||
 	{ echo "check: the release e4defrag contains the tests' stop hook" >&2; exit 1; }
 
-echo "check: the seek-aware disk model (tests/test_diskmodel.py)" >&2
+step "the seek-aware disk model (tests/test_diskmodel.py)"
 python3 -m unittest tests/test_diskmodel.py
 
-echo "check: seeded layouts, stock backend (tests/layouts.sh)" >&2
+step "seeded layouts, stock backend (tests/layouts.sh)"
 # The module's counterpart runs in QEMU (tests/guest/test-40-layouts.sh).
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -41,7 +53,7 @@ failed=$(grep -c "^E4D-RESULT: FAIL" "$work/layouts.log" || true)
 echo "check: layouts: $passed passed, $failed failed" >&2
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] || exit 1
 
-echo "check: systemd units (systemd-analyze verify)" >&2
+step "systemd units (systemd-analyze verify)"
 # The units name the installed binary; verify them naming the built one
 # (verify wants ExecStart's program to exist).
 tool=$top/tools/e4defrag/target/release/e4defrag
@@ -64,10 +76,10 @@ if [ "$rc" -eq 2 ]; then
 	exit 1
 fi
 
-echo "check: checkpatch (patches/)" >&2
+step "checkpatch (patches/)"
 (cd "$kdir" && scripts/checkpatch.pl --quiet "$top"/patches/*.patch)
 
-echo "check: ioctl numbers" >&2
+step "ioctl numbers"
 # Every 'f' command in the kernel's headers, as (nr) in decimal.
 used=$(grep -rhoE "_IO(R|W|WR)?\('f', *(0x[0-9a-fA-F]+|[0-9]+)" \
 	"$kdir/include/uapi" "$kdir/fs/ext4" |
@@ -78,4 +90,5 @@ for nr in 0x60 0x61; do
 		exit 1
 	fi
 done
+step ""
 echo "check: host checks passed" >&2

@@ -1,22 +1,35 @@
 #!/bin/bash
-# make test: each phase through make, timed. Prints a table of the phases
-# and the total at the end (also on failure), and warns when a warm run
-# (the kernel was cached) took longer than the suite's budget of 12
-# minutes (Documentation/ext4-defrag/testing.rst). Fails as soon as a
-# phase fails, as make would.
+# make test: each phase through make, timed. The builds run one after the
+# other; then two lanes run side by side, one per core (a TCG guest keeps
+# about one host core busy):
+#   boot      the test boot (tests/guest/test-*.sh)
+#   rest      the host checks, the power-cut boot and its replay, bench-quick
+# Each lane's output is shown with its name in front and kept in
+# build/test/LANE.log. At the end (also on failure) a table of the phases,
+# each boot's, guest script's and replay's time, the results and the total;
+# a warning when a warm run (the kernel was cached) took longer than the
+# suite's budget of 12 minutes (Documentation/ext4-defrag/testing.rst).
+# Fails when a build fails (at once) or when either lane failed.
 #   scripts/test.sh [QEMU_ARGS...]   (extra arguments for tests/qemu.py)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 budget=720
 start=$(date +%s)
-phases=()
+out=$top/build/test
+rm -rf "$out"
+mkdir -p "$out"
 kernel_built=no
 
 summary() {
 	local total=$(( $(date +%s) - start ))
-	echo "make test: phases (s):"
-	printf '  %s\n' "${phases[@]}"
+	echo "make test: phases (s; the lanes ran side by side):"
+	cat "$out"/times 2>/dev/null | sed 's/^/  /'
+	echo "make test: inside the phases (s):"
+	grep -hE "^check: .* took|^qemu: .* boot ran|^powercut: replay took|^== test-.* took|^bench: .* ran" \
+		"$out"/*.log 2>/dev/null | sed 's/^/  /'
+	grep -hE "^[0-9]+ passed, [0-9]+ failed$" "$out"/*.log 2>/dev/null |
+		awk '{ p += $1; f += $3 } END { if (NR) printf "make test: guest results: %d passed, %d failed\n", p, f }'
 	echo "make test: total ${total} s ($((total / 60)) min $((total % 60)) s)," \
 		"kernel built in this run: $kernel_built"
 	if [ "$kernel_built" = no ] && [ $total -gt $budget ]; then
@@ -25,31 +38,64 @@ summary() {
 	fi
 }
 
-# phase NAME CMD...: runs CMD, records its time under NAME; stops on failure.
+# phase NAME CMD...: runs CMD, records its time under NAME (and its lane).
 phase() {
 	local name=$1 t0 rc
 	shift
 	t0=$(date +%s)
 	"$@"
 	rc=$?
-	phases+=("$(printf '%-12s %5d' "$name" $(( $(date +%s) - t0 )))")
-	if [ $rc -ne 0 ]; then
-		echo "make test: phase $name failed (exit $rc)"
-		summary
-		exit $rc
-	fi
+	printf '%-6s %-12s %5d%s\n' "${LANE:-build}" "$name" $(( $(date +%s) - t0 )) \
+		"$([ $rc -eq 0 ] || echo "  failed (exit $rc)")" >> "$out/times"
+	return $rc
 }
 
-phase deps make --no-print-directory deps
+# build NAME CMD...: a phase before the lanes; stops the test on failure.
+build() {
+	phase "$@" && return
+	local rc=$?
+	echo "make test: phase $1 failed (exit $rc)"
+	summary
+	exit $rc
+}
+
+build deps make --no-print-directory deps
 [ -f "$(dirname "$(scripts/kernel.sh --kdir)")/built" ] || kernel_built=yes
-phase kernel make --no-print-directory kernel
-phase module make --no-print-directory module
-phase tools make --no-print-directory tool test-tool
-phase check-host make --no-print-directory check-host
-phase initramfs make --no-print-directory initramfs
-# The test boot and the power-cut boot with its replay (tests/qemu.py
-# prints each one's time, and each guest script's).
-phase guest python3 tests/qemu.py --kernel "$(scripts/kernel.sh --kdir)/arch/x86/boot/bzImage" \
-	--initrd build/initramfs.cpio.gz --mode test --log build/qemu-test.log "$@"
-phase bench-quick make --no-print-directory bench-quick
+build kernel make --no-print-directory kernel
+build module make --no-print-directory module
+build tools make --no-print-directory tool test-tool
+build initramfs make --no-print-directory initramfs
+
+qemu=(python3 tests/qemu.py --kernel "$(scripts/kernel.sh --kdir)/arch/x86/boot/bzImage"
+	--initrd build/initramfs.cpio.gz "$@")
+lane_boot() {
+	phase test-boot "${qemu[@]}" --mode test --no-powercut --log build/qemu-test.log
+}
+lane_rest() {
+	phase check-host make --no-print-directory check-host &&
+	phase powercut "${qemu[@]}" --mode test --powercut-only --log build/qemu-powercut.log &&
+	phase bench-quick make --no-print-directory bench-quick
+}
+
+# run_lane NAME: lane_NAME in the background; its exit status goes to
+# build/test/NAME.rc.
+run_lane() {
+	{
+		LANE=$1 "lane_$1" 2>&1
+		echo $? > "$out/$1.rc"
+	} | tee "$out/$1.log" | sed -u "s/^/[$1] /" &
+}
+run_lane boot
+run_lane rest
+wait
+
+rc=0
+for lane in boot rest; do
+	lrc=$(cat "$out/$lane.rc" 2>/dev/null || echo 1)
+	if [ "$lrc" -ne 0 ]; then
+		echo "make test: lane $lane failed (exit $lrc; its output: build/test/$lane.log)"
+		rc=1
+	fi
+done
 summary
+exit $rc
