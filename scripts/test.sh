@@ -1,7 +1,8 @@
 #!/bin/bash
 # make test: each phase through make, timed. The builds run one after the
-# other; then two lanes run side by side, one per core (a TCG guest keeps
-# about one host core busy):
+# other; then two lanes run side by side, one per core (alone, a guest's
+# second vCPU takes some of the other core too, so each lane runs slower
+# than it would alone; the pair still ends sooner than one after the other):
 #   boot      the test boot (tests/guest/test-*.sh)
 #   rest      the host checks, the power-cut boot and its replay, bench-quick
 # Each lane's output is shown with its name in front and kept in

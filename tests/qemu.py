@@ -174,11 +174,12 @@ def main():
                     help="seconds per boot (the test boot took 346 s on one of "
                          "these machines and 1068 s on a slower one)")
     ap.add_argument("--disk-mib", type=int, default=256)
-    ap.add_argument("--no-powercut", action="store_true",
-                    help="skip the power-cut boot and its replay")
-    ap.add_argument("--powercut-only", action="store_true",
-                    help="only the power-cut boot and its replay (make test runs "
-                         "it beside the test boot)")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--no-powercut", action="store_true",
+                       help="skip the power-cut boot and its replay")
+    which.add_argument("--powercut-only", action="store_true",
+                       help="only the power-cut boot and its replay (make test runs "
+                            "it beside the test boot)")
     ap.add_argument("--append", default="",
                     help="more kernel command line for the main boot, e.g. "
                          "'e4d.tests=40 e4d.seeds=7,8' (see tests/guest/init)")
