@@ -713,21 +713,22 @@ mount -t ext4 -o nodelalloc "$DEV" /mnt || { fail stripe_remount "mount failed";
 # extents, a hole after each stretch) a page per step. A race in which
 # the long call ended first proves nothing ("overlap no"): it runs again
 # with a file twice as long, three times at most (on a loaded machine the
-# second call's planning outlived 2000 stretches).
+# second call's planning outlived 2000 stretches). Not "n": make_fragmented
+# sets it.
 echo "== defrag: lent donors claimed per donor"
 for what in own-donor same-donor move-ext defrag-donor truncate; do
-	n=2000 try=1
+	len=2000 try=1
 	while :; do
 		rm -f /mnt/long /mnt/other
-		fraggen stretches /mnt/long $n
+		fraggen stretches /mnt/long $len
 		make_fragmented /mnt/other 16
 		sl=$(sha /mnt/long) so=$(sha /mnt/other)
 		echo "== long: $(extent_count /mnt/long) extents, other: $(extent_count /mnt/other)"
 		r=$(fraggen donor-race /mnt/long /mnt/other $what)
-		echo "== lent donor race, $what, $n stretches: $r"
+		echo "== lent donor race, $what, $len stretches: $r"
 		case $r in *"overlap yes") break ;; esac
 		[ $try -lt 3 ] || break
-		try=$((try + 1)) n=$((n * 2))
+		try=$((try + 1)) len=$((len * 2))
 	done
 	case $what in
 	own-donor) want="long ok other ok overlap yes" ;;
