@@ -49,14 +49,16 @@ PLUGIN = os.path.join(TOP, "tests", "nbd_disk.py")
 MIB = 1 << 20
 
 
-def start_model(image, sock, sleep=True):
+def start_model(image, sock, sleep=True, master=None):
     """nbdkit serving IMAGE as the seek-aware disk on the Unix socket
-    SOCK (charging the model's time by sleeping, unless not SLEEP);
-    returns the process once the socket is there."""
+    SOCK (charging the model's time by sleeping, unless not SLEEP; the
+    guest's restores copy MASTER over IMAGE); returns the process once
+    the socket is there."""
     if os.path.exists(sock):
         os.unlink(sock)
     proc = subprocess.Popen(["nbdkit", "--foreground", "--exit-with-parent", "--unix", sock,
-                             "python", PLUGIN, f"file={image}", f"sleep={int(sleep)}"])
+                             "python", PLUGIN, f"file={image}", f"sleep={int(sleep)}",
+                             *([f"master={master}"] if master else [])])
     for _ in range(100):
         if os.path.exists(sock):
             return proc
@@ -140,15 +142,15 @@ class BenchRun(qemu.Run):
 def guest(args, size, tmp):
     """The guest boot; returns its BenchRun."""
     p = PROFILES["ssd"]
+    master = qemu.new_disk(tmp, size.fs_mib, "master.img")
     disks = [f"{qemu.new_disk(tmp, size.fs_mib, 'ssd.img')},throttling.iops-total={p['iops']},"
-             f"throttling.bps-total={p['bps']}",
-             qemu.new_disk(tmp, size.fs_mib, "master.img")]
+             f"throttling.bps-total={p['bps']}", master]
     disks += growth_images(args, size, tmp)
     params = ",".join(str(x) for x in (size.seed, size.files, size.bigs, size.big_mib,
                                       size.fs_mib, size.runs,
                                       ":".join(map(str, size.extents)), size.blocks))
     return boot_on_model(args, "guest", qemu.new_disk(tmp, size.fs_mib, "hdd.img"), disks,
-                         f"e4d.bench=read e4d.params={params}")
+                         f"e4d.bench=read e4d.params={params}", master)
 
 
 # The guest writes the model's control MiB (tests/nbd_disk.py) while the
@@ -157,12 +159,13 @@ def guest(args, size, tmp):
 MODEL_CMDLINE = "bdev_allow_write_mounted=1"
 
 
-def boot_on_model(args, what, model_image, disks, cmdline):
+def boot_on_model(args, what, model_image, disks, cmdline, master):
     """A bench boot whose first disk (vda) is MODEL_IMAGE served by the
-    disk model, DISKS after it; returns (BenchRun, seconds). Its console
-    goes to console-WHAT.log in the output directory."""
+    disk model (restored from MASTER), DISKS after it; returns (BenchRun,
+    seconds). Its console goes to console-WHAT.log in the output
+    directory."""
     sock = model_image + ".sock"
-    model = start_model(model_image, sock)
+    model = start_model(model_image, sock, master=master)
     run = BenchRun()
     log = open(os.path.join(args.out, f"console-{what}.log"), "w")
     qargs = SimpleNamespace(accel=args.accel, kernel=args.kernel, initrd=args.initrd,
@@ -207,7 +210,8 @@ def tree_guest(args, tree, tmp):
     disk; returns (BenchRun, seconds, what the tree holds)."""
     master, info = aged_image(tree, tmp)
     run, secs = boot_on_model(args, "tree", qemu.new_disk(tmp, tree.mib, "tree-hdd.img"),
-                              [master], f"e4d.bench=tree e4d.params={tree.mib},{tree.runs}")
+                              [f"{master},readonly=on"],
+                              f"e4d.bench=tree e4d.params={tree.mib},{tree.runs}", master)
     want = [("tread", v, w) for v in TREE_VARIANTS if v != "ideal" for w in ("grep", "tar", "du")]
     want.append(("tread", "ideal", "ideal"))
     want += [("sread", v, None) for v in START_VARIANTS]

@@ -2,7 +2,7 @@
 (the model in tests/diskmodel.py). QEMU attaches it with its own NBD
 client; the guest sees a virtio disk.
 
-    nbdkit --unix SOCK python tests/nbd_disk.py file=IMAGE [sleep=1]
+    nbdkit --unix SOCK python tests/nbd_disk.py file=IMAGE [sleep=1] [master=MASTER]
 
 Each request is served from IMAGE and charged the model's service time;
 with sleep=1 (the default) the plugin also sleeps that long, so that the
@@ -12,7 +12,13 @@ request at a time (nbdkit serializes all requests: one actuator).
 The export is IMAGE's size plus one control MiB at its end, which the
 model does not charge: a read there returns the counters as one text line
 ("reads=... read_ms=... seeks=..."), padded with newlines; writing
-"drop" there empties the drive's read-ahead cache (a cold read follows).
+"drop" there empties the drive's read-ahead cache (a cold read follows);
+"sleep 0" stops the waiting (the model still counts) and "sleep 1" starts
+it again, so that the work between two measured phases (checksums,
+e2fsck) runs at the host's speed; "restore" copies MASTER over IMAGE on
+the host, uncharged, and leaves the drive as a sequential write of it
+would (caches empty, the head past its end): what the benchmark's
+variants start from, without a copy through the model and the guest.
 Writing a map there tells the model where the filesystem keeps its
 metadata, so that it can count reads by kind (it changes no cost): one
 block of text, "map BLOCKSIZE" (a new map) or "map+ BLOCKSIZE" (more of
@@ -21,6 +27,7 @@ bitmap. The guest uses O_DIRECT (tests/guest/lib.sh: model_stats,
 model_drop, model_map).
 """
 
+import builtins
 import os
 import sys
 import time
@@ -34,6 +41,7 @@ API_VERSION = 2
 CONTROL_BYTES = 1 << 20
 
 image = None
+master = None
 sleep = True
 
 
@@ -42,9 +50,11 @@ def thread_model():
 
 
 def config(key, value):
-    global image, sleep
+    global image, master, sleep
     if key == "file":
         image = value
+    elif key == "master":
+        master = value
     elif key == "sleep":
         sleep = value not in ("0", "false", "no")
     else:
@@ -110,10 +120,36 @@ def pread(h, buf, offset, flags):
     charge(h.disk.read(offset, n))
 
 
+def restore(h):
+    """MASTER's bytes over the image (see above)."""
+    if master is None:
+        raise RuntimeError("restore: no master=MASTER was given")
+    with builtins.open(master, "rb") as src:
+        n = os.fstat(src.fileno()).st_size
+        if n > h.size:
+            raise RuntimeError(f"restore: {master} is larger than the image")
+        done = 0
+        while done < n:
+            got = os.copy_file_range(src.fileno(), h.fd, n - done, done, done)
+            if got == 0:
+                raise RuntimeError(f"restore: {master} ended early")
+            done += got
+    d = h.disk
+    d.segments, d.dirty = [], []
+    d.head = d.p.partition_offset + n
+
+
 def control(h, text):
     """A command written to the control MiB (see above)."""
+    global sleep
     if text.startswith("drop"):
         h.disk.drop_cache()
+        return
+    if text.startswith("restore"):
+        restore(h)
+        return
+    if text.startswith("sleep "):
+        sleep = text.split()[1] not in ("0", "false", "no")
         return
     if not text.strip():
         return

@@ -145,6 +145,51 @@ class Plugin(unittest.TestCase):
         with self.assertRaises(RuntimeError):
             self.plugin.control(self.h, "frobnicate")
 
+    def test_restore_copies_the_master_and_resets_the_drive(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            img, master = os.path.join(tmp, "img"), os.path.join(tmp, "master")
+            want = random.Random(3).randbytes(3 * MIB + 512)
+            with open(master, "wb") as f:
+                f.write(want)
+            with open(img, "wb") as f:
+                f.write(b"x" * (4 * MIB))
+            fd = os.open(img, os.O_RDWR)
+            try:
+                h = self.h
+                h.fd, h.size = fd, 4 * MIB
+                h.disk.read(0, 4096)
+                h.disk.write(MIB, 4096)
+                self.plugin.master = None
+                with self.assertRaises(RuntimeError):
+                    self.plugin.control(h, "restore")
+                self.plugin.master = master
+                self.plugin.control(h, "restore")
+                reads = h.disk.c.reads
+                with open(img, "rb") as f:
+                    got = f.read()
+                # The master's bytes, the image's tail as it was.
+                self.assertEqual(got[:len(want)], want)
+                self.assertEqual(got[len(want):], b"x" * (4 * MIB - len(want)))
+                self.assertEqual((h.disk.segments, h.disk.dirty), ([], []))
+                self.assertEqual(h.disk.head, h.disk.p.partition_offset + len(want))
+                self.assertEqual(h.disk.c.reads, reads)
+                h.size = MIB
+                with self.assertRaises(RuntimeError):
+                    self.plugin.control(h, "restore")
+            finally:
+                os.close(fd)
+                self.plugin.master = None
+
+    def test_sleep_on_and_off(self):
+        try:
+            self.plugin.control(self.h, "sleep 0")
+            self.assertFalse(self.plugin.sleep)
+            self.plugin.control(self.h, "sleep 1")
+            self.assertTrue(self.plugin.sleep)
+        finally:
+            self.plugin.sleep = True
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -4,7 +4,8 @@
 # report). Disks:
 #   vda  the seek-aware hard disk model (tests/nbd_disk.py over NBD)
 #   vdb  throttled like a SATA SSD
-#   vdc  the master image (unthrottled) vdd... one growth image each
+#   vdc  the master image (unthrottled; the model copies it over vda on
+#        the host) vdd... one growth image each
 # e4d.params=SEED,FILES,BIGS,BIG_MIB,FS_MIB,RUNS,EXTENTS,BLOCKS (EXTENTS
 # colon-separated) sizes it. For each profile and variant: the master
 # image written to the throttled disk, the variant's defragmentation timed
@@ -12,6 +13,8 @@
 # RUNS cold reads (caches dropped) of the set in its read order and of the
 # big files, each timed with the requests it took (on vda also with the
 # model's service time, seeks and read-ahead hits); e2fsck at the end.
+# On vda only the measured phases wait for the model (m_pace); the
+# restores, checks and e2fsck run at the host's speed.
 # The variant boot records the set's read with e4defrag --record first
 # and colocates what it recorded with -r --only-listed on the mount.
 . /bin/lib.sh
@@ -39,6 +42,8 @@ cold() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 # since (vda only: the other disks print nothing).
 m_before() { [ "$1" != vda ] || model_stats vda; }
 m_since() { [ "$1" != vda ] || model_delta vda "$2"; }
+# m_pace DEV 0|1: the model waits only in measured phases (model_pace).
+m_pace() { [ "$1" != vda ] || model_pace vda "$2"; }
 # extents LIST: the extents of the files LIST names, together.
 extents() { xargs filefrag < "$1" | awk '{ s += $(NF-2) } END { print s + 0 }'; }
 
@@ -63,12 +68,15 @@ ideal_big=$(xargs cat < /tmp/big.list | sha256sum | cut -d' ' -f1)
 say "master secs=$(since "$t0") set_extents=$(extents $order) big_extents=$(extents /tmp/big.list)"
 umount /mnt
 
-# restore DEV: the master image onto DEV, mounted at /mnt.
+# restore DEV: the master image onto DEV, mounted at /mnt (onto the
+# model by the host: model_restore).
 restore() {
 	umount /mnt 2>/dev/null
-	dd if=$master of="/dev/$1" bs=4M count=$((fs_mib / 4)) conv=fsync 2>/dev/null &&
-		echo 3 > /proc/sys/vm/drop_caches &&
-		mount -t ext4 -o $opts "/dev/$1" /mnt
+	if [ "$1" = vda ]; then
+		model_restore vda
+	else
+		dd if=$master of="/dev/$1" bs=4M count=$((fs_mib / 4)) conv=fsync 2>/dev/null
+	fi && echo 3 > /proc/sys/vm/drop_caches && mount -t ext4 -o $opts "/dev/$1" /mnt
 }
 
 # defrag VARIANT: the variant's work on /mnt (the ideal's copy is made
@@ -118,10 +126,12 @@ check() {
 # variant PROFILE DEV VARIANT: one variant on one profile.
 variant() {
 	p=$1 d=$2 v=$3
+	m_pace "$d" 0
 	restore "$d" || { say "error $p $v restore failed"; return; }
 	set_list=$order big_list=/tmp/big.list
 	[ "$v" = boot ] && record_boot "$p"
 	sync
+	m_pace "$d" 1
 	m0=$(m_before "$d") before=$(io "$d")
 	t0=$(now)
 	if [ "$v" = ideal ]; then
@@ -131,6 +141,7 @@ variant() {
 		t0=$(now)
 		xargs cat < /tmp/big.list > /mnt/ideal-big && sync
 		say "copy profile=$p what=big secs=$(since "$t0") $(io_delta "$d" $before) $(m_since "$d" "$m0")"
+		m_pace "$d" 0
 		# Then (not timed) each into one run, where the free space allows.
 		e4defrag --backend module /mnt/ideal-set /mnt/ideal-big > /dev/null 2>&1
 		echo /mnt/ideal-set > /tmp/ideal-set.list
@@ -142,6 +153,7 @@ variant() {
 		rc=$?
 		sync
 		say "defrag profile=$p variant=$v secs=$(since "$t0") $(io_delta "$d" $before) $(m_since "$d" "$m0") rc=$rc"
+		m_pace "$d" 0
 		[ $rc -eq 0 ] || say "error $p $v exit $rc: $(tail -1 /tmp/defrag.out)"
 	fi
 	check "$v" && data=intact || data=CHANGED
@@ -156,10 +168,12 @@ variant() {
 				[ $what = set ] && l=$set_list || l=$big_list
 				cold
 				[ "$d" != vda ] || model_drop vda
+				m_pace "$d" 1
 				m0=$(m_before "$d") before=$(io "$d")
 				t0=$(now)
 				xargs cat < "$l" > /dev/null
 				say "read profile=$p variant=$v what=$what run=$r secs=$(since "$t0") $(io_delta "$d" $before) $(m_since "$d" "$m0")"
+				m_pace "$d" 0
 			done
 			r=$((r + 1))
 		done ;;
@@ -188,8 +202,10 @@ done
 
 # Unattended runs over the whole device (the HDD): --time-limit 5s runs
 # until one reaches the end; how many it took and how long in all.
+m_pace vda 0
 restore vda || say "error device restore failed"
 rm -f /tmp/dev.resume
+m_pace vda 1
 runs=0 t0=$(now)
 while [ $runs -lt 100 ]; do
 	runs=$((runs + 1))
@@ -198,6 +214,7 @@ while [ $runs -lt 100 ]; do
 	grep -q '"time_limit_reached": true' /tmp/dev.json || break
 done
 secs=$(since "$t0")
+m_pace vda 0
 check device && data=intact || data=CHANGED
 say "device profile=hdd runs=$runs secs=$secs files=$(find /mnt -type f | wc -l) data=$data"
 [ $data = intact ] || say "error device data changed"

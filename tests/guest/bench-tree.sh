@@ -3,20 +3,23 @@
 # ages the image on the host with tests/agetree.py: successive releases of
 # a real package installed over each other). Disks:
 #   vda  the seek-aware hard disk model (tests/nbd_disk.py over NBD)
-#   vdb  the aged image (the master every variant starts from)
+#   vdb  the aged image, read-only: the master every variant starts from
+#        (the model copies it over vda on the host: model_restore)
 # e4d.params=FS_MIB,RUNS. Two workloads on it. The tree: for each
 # variant, the master onto vda, the
 # variant's work timed (with the model's service time), the data checked
 # against the master's checksums, then RUNS cold reads of the tree the way
 # tools read trees: grep -r of an absent string (every file's data, in
 # readdir order), tar c (the same, with the archive written to a pipe), du
-# (a stat walk: directories and inodes only). e2fsck at the end. Then a
+# (a stat walk: directories and inodes only). e2fsck at the end. Only the
+# variant's work and the reads wait for the model (model_pace): restores,
+# checksums and e2fsck run at the host's speed and are not measured. Then a
 # program's cold start on the same image (see below), with the boot
 # workflow's record and colocate among its variants.
 . /bin/lib.sh
 set -- $(sed -n 's/.*e4d\.params=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' ')
 [ $# -eq 2 ] || { echo "E4D-BENCH: error no e4d.params"; exit 0; }
-fs_mib=$1 runs=$2
+runs=$2
 master=/dev/vdb sums=/tmp/tree.sums
 opts=nodelalloc
 
@@ -69,15 +72,18 @@ read_tree() {
 
 for v in aged e2fsprogs files-module r-module r-module-path r-move-ext copy ideal; do
 	umount /mnt 2>/dev/null
-	dd if=$master of=/dev/vda bs=4M count=$((fs_mib / 4)) conv=fsync 2>/dev/null &&
-		mount -t ext4 -o $opts /dev/vda /mnt || { say "error $v: restore failed"; continue; }
+	model_pace vda 0
+	model_restore vda && mount -t ext4 -o $opts /dev/vda /mnt ||
+		{ say "error $v: restore failed"; continue; }
 	cold
+	model_pace vda 1
 	m0=$(model_stats vda)
 	t0=$(now)
 	defrag $v > /tmp/defrag.out 2>&1
 	rc=$?
 	sync
 	say "tdefrag variant=$v secs=$(since "$t0") $(model_delta vda "$m0") rc=$rc"
+	model_pace vda 0
 	echo "tree $v: $(tail -1 /tmp/defrag.out)"
 	[ $rc -eq 0 ] || say "error tree $v exit $rc: $(tail -1 /tmp/defrag.out)"
 	if [ $v = ideal ]; then
@@ -95,10 +101,12 @@ for v in aged e2fsprogs files-module r-module r-module-path r-move-ext copy idea
 	while [ $r -le "$runs" ]; do
 		for what in $whats; do
 			cold
+			model_pace vda 1
 			m0=$(model_stats vda)
 			t0=$(now)
 			read_tree $what
 			say "tread variant=$v what=$what run=$r secs=$(since "$t0") $(model_delta vda "$m0")"
+			model_pace vda 0
 		done
 		r=$((r + 1))
 	done
@@ -147,10 +155,12 @@ copy_all() {
 want_modules=
 for v in aged e2fsprogs files-module r-module r-module-path r-move-ext boot-module boot-move-ext copy ideal; do
 	umount /mnt 2>/dev/null
-	dd if=$master of=/dev/vda bs=4M count=$((fs_mib / 4)) conv=fsync 2>/dev/null &&
-		mount -t ext4 -o $opts /dev/vda /mnt || { say "error start $v: restore failed"; continue; }
+	model_pace vda 0
+	model_restore vda && mount -t ext4 -o $opts /dev/vda /mnt ||
+		{ say "error start $v: restore failed"; continue; }
 	case $v in boot-* | ideal) record_start ;; esac
 	cold
+	model_pace vda 1
 	m0=$(model_stats vda)
 	t0=$(now)
 	case $v in
@@ -169,6 +179,7 @@ for v in aged e2fsprogs files-module r-module r-module-path r-move-ext boot-modu
 	rc=$?
 	sync
 	say "sdefrag variant=$v secs=$(since "$t0") $(model_delta vda "$m0") listed=$(wc -l < /tmp/py.list 2>/dev/null || echo 0) rc=$rc"
+	model_pace vda 0
 	# What the tool said last, for the console log.
 	echo "start $v: $(tail -1 /tmp/defrag.out)"
 	[ $rc -eq 0 ] || say "error start $v exit $rc: $(tail -1 /tmp/defrag.out)"
@@ -177,6 +188,7 @@ for v in aged e2fsprogs files-module r-module r-module-path r-move-ext boot-modu
 	r=1
 	while [ $r -le "$runs" ]; do
 		cold
+		model_pace vda 1
 		m0=$(model_stats vda)
 		t0=$(now)
 		if [ $v = ideal ]; then
@@ -186,6 +198,7 @@ for v in aged e2fsprogs files-module r-module r-module-path r-move-ext boot-modu
 			got=$(pystart 2>/tmp/py.err)
 		fi
 		say "sread variant=$v run=$r secs=$(since "$t0") $(model_delta vda "$m0") modules=$got"
+		model_pace vda 0
 		[ -n "$want_modules" ] || want_modules=$got
 		[ -n "$got" ] && [ "$got" = "$want_modules" ] ||
 			say "error start $v: $got modules, not $want_modules: $(tail -1 /tmp/py.err)"

@@ -257,7 +257,11 @@ start_recording() {
 # tells it where the filesystem mounted at MOUNT keeps its inode tables,
 # directory blocks and bitmaps, so that its counters split reads by kind
 # (the metadata moves when a variant copies or creates files: map it
-# again before each read).
+# again before each read). model_restore DEV has the host copy the
+# model's master image over DEV (uncharged) and drops DEV's page cache,
+# which no longer matches; DEV must not be mounted. model_pace DEV 0
+# stops the model's waiting between measured phases (it still counts),
+# model_pace DEV 1 starts it again.
 model_ctl() { echo $(($(cat "/sys/block/$1/size") / 8 - 256)); }
 model_stats() {
 	dd if="/dev/$1" bs=4096 skip="$(model_ctl "$1")" count=1 iflag=direct 2>/dev/null | head -1
@@ -265,13 +269,20 @@ model_stats() {
 model_drop() {
 	printf drop | model_ctl_write "$1" drop
 }
+model_restore() {
+	printf restore | model_ctl_write "$1" restore && blockdev --flushbufs "/dev/$1"
+}
+model_pace() {
+	printf "sleep %s" "$2" | model_ctl_write "$1" "sleep $2"
+}
 # model_ctl_write DEV WHAT: standard input, one block, into DEV's control
 # MiB; a refusal is a benchmark error (a mounted disk needs
 # bdev_allow_write_mounted=1 on this kernel: tests/bench.py gives it).
 model_ctl_write() {
 	dd of="/dev/$1" bs=4096 seek="$(model_ctl "$1")" count=1 oflag=direct conv=sync \
-		2>/tmp/model-ctl.err ||
-		echo "E4D-BENCH: error the model's control MiB refused $2: $(tail -1 /tmp/model-ctl.err)"
+		2>/tmp/model-ctl.err && return
+	echo "E4D-BENCH: error the model's control MiB refused $2: $(tail -1 /tmp/model-ctl.err)"
+	return 1
 }
 model_delta() {
 	awk -v a="$2" -v b="$(model_stats "$1")" 'BEGIN {
