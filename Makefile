@@ -13,8 +13,13 @@ BUILD := $(CURDIR)/build
 TOOL_DIR := tools/e4defrag
 TOOL := $(TOOL_DIR)/target/release/e4defrag
 # The tool as the tests run it: with its test hooks (the `test-hooks`
-# feature), and the test drivers (fraggen, ioctlfuzz, workload) beside it.
+# feature).
 TEST_TOOL := $(TOOL_DIR)/target/test-hooks/release/e4defrag
+# The test drivers (fraggen, ioctlfuzz, workload): a crate of their own,
+# not part of the product, built into the tool's target directory, where
+# the tool's release build has compiled their dependencies already.
+DRIVERS_DIR := tests/drivers
+DRIVERS := $(TOOL_DIR)/target/release
 # Recursively expanded: only computed once the tools are installed.
 KMAKE = $(shell . scripts/env.sh && echo $$E4D_KMAKE)
 KDIR = $(shell scripts/kernel.sh --kdir)
@@ -23,8 +28,8 @@ QEMU_ARGS ?=
 # Extra arguments for tests/bench.py, e.g. BENCH_ARGS="--only guest".
 BENCH_ARGS ?=
 
-.PHONY: all deps kernel module tool test-tool initramfs check-host test demo bench bench-quick \
-	bench-moves clean
+.PHONY: all deps kernel module tool test-tool drivers initramfs check-host test test-group demo bench \
+	bench-quick bench-moves clean
 
 all: module tool
 
@@ -45,10 +50,14 @@ test-tool: deps
 	cargo build --release --locked --manifest-path $(TOOL_DIR)/Cargo.toml \
 		--features test-hooks --target-dir $(TOOL_DIR)/target/test-hooks
 
-initramfs: module test-tool
-	scripts/initramfs.sh $(BUILD)/initramfs.cpio.gz ext4_defrag.ko $(TEST_TOOL)
+drivers: tool
+	cargo build --release --locked --manifest-path $(DRIVERS_DIR)/Cargo.toml \
+		--target-dir $(TOOL_DIR)/target
 
-check-host: kernel tool
+initramfs: module test-tool drivers
+	scripts/initramfs.sh $(BUILD)/initramfs.cpio.gz ext4_defrag.ko $(TEST_TOOL) $(DRIVERS)
+
+check-host: kernel tool drivers
 	scripts/check-host.sh $(KDIR)
 
 # scripts/test.sh runs the builds (deps, kernel, module, tools, initramfs),
@@ -68,7 +77,8 @@ demo: initramfs
 # Numbers, not a test (Documentation/ext4-defrag/benchmark.rst). Debian's
 # python3, which has python3-matplotlib.
 BENCH = /usr/bin/python3 tests/bench.py --kernel $(KDIR)/arch/x86/boot/bzImage \
-	--initrd $(BUILD)/initramfs.cpio.gz --tool $(CURDIR)/$(TOOL) $(BENCH_ARGS)
+	--initrd $(BUILD)/initramfs.cpio.gz --tool $(CURDIR)/$(TOOL) \
+	--fraggen $(CURDIR)/$(DRIVERS)/fraggen $(BENCH_ARGS)
 bench: initramfs tool
 	$(BENCH) --out $(BUILD)/bench
 
@@ -85,3 +95,4 @@ clean:
 	-[ -d "$(KDIR)" ] && $(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE) clean
 	rm -rf $(BUILD)
 	cargo clean --manifest-path $(TOOL_DIR)/Cargo.toml
+	cargo clean --manifest-path $(DRIVERS_DIR)/Cargo.toml

@@ -31,6 +31,11 @@ cargo clippy "${manifest[@]}" --locked --all-targets --features test-hooks -- -D
 step "cargo test (tool: unit, ABI, tests/host_ext4.rs)"
 cargo test "${manifest[@]}" --locked --features test-hooks
 
+step "cargo fmt, clippy (test drivers)"
+cargo fmt --manifest-path tests/drivers/Cargo.toml --check
+cargo clippy --manifest-path tests/drivers/Cargo.toml --target-dir tools/e4defrag/target \
+	--locked --all-targets -- -D warnings
+
 step "no test hook in the release binary"
 ! grep -q E4DEFRAG_TEST_STOP_BEFORE tools/e4defrag/target/release/e4defrag ||
 	{ echo "check: the release e4defrag contains the tests' stop hook" >&2; exit 1; }

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Build the test guest's initramfs: busybox, e2fsprogs (with their shared
-# libraries), the module, the tool and the guest scripts of tests/guest/.
-#   scripts/initramfs.sh OUT.cpio.gz MODULE.ko E4DEFRAG
+# libraries), the module, the tool, the test drivers and the guest scripts
+# of tests/guest/.
+#   scripts/initramfs.sh OUT.cpio.gz MODULE.ko E4DEFRAG DRIVERS_DIR
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-out=$1 ko=$2 tool=$3
+out=$1 ko=$2 tool=$3 drivers=$4
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -45,13 +46,13 @@ done
 
 copy_with_libs "$tool" /usr/sbin/e4defrag
 # The seeded layout generator of the property tests, next to the tool.
-copy_with_libs "$(dirname "$tool")/fraggen" /usr/sbin/fraggen
+copy_with_libs "$drivers/fraggen" /usr/sbin/fraggen
 # A 32-bit caller of the ioctls, for the compat path (test-20).
 gcc -m32 -static -O2 -Wall -I"$top/include/uapi" "$top/tests/guest/compat32.c" \
 	-o "$root/usr/sbin/compat32"
 # The ioctl fuzzer of test-50 and the modelled workload of test-60.
-copy_with_libs "$(dirname "$tool")/ioctlfuzz" /usr/sbin/ioctlfuzz
-copy_with_libs "$(dirname "$tool")/workload" /usr/sbin/workload
+copy_with_libs "$drivers/ioctlfuzz" /usr/sbin/ioctlfuzz
+copy_with_libs "$drivers/workload" /usr/sbin/workload
 install -m 755 "$top"/tests/layouts.sh "$root/bin/layouts.sh"
 install -m 644 "$ko" "$root/lib/modules/ext4_defrag.ko"
 chmod 755 "$root"

@@ -64,7 +64,7 @@ build deps make --no-print-directory deps
 [ -f "$(dirname "$(scripts/kernel.sh --kdir)")/built" ] || kernel_built=yes
 build kernel make --no-print-directory kernel
 build module make --no-print-directory module
-build tools make --no-print-directory tool test-tool
+build tools make --no-print-directory tool test-tool drivers
 build initramfs make --no-print-directory initramfs
 
 qemu=(python3 tests/qemu.py --kernel "$(scripts/kernel.sh --kdir)/arch/x86/boot/bzImage"

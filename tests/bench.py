@@ -255,7 +255,7 @@ def growth_images(args, size, tmp):
     extents (fraggen fragfile), and a free run that holds it. The
     filesystem has two fillers of half the space each, one with the
     file's holes one hole apart (twice the file, and spare holes)."""
-    fraggen = os.path.join(os.path.dirname(args.tool), "fraggen")
+    fraggen = args.fraggen
     out = []
     for e in size.extents:
         img = qemu.new_disk(tmp, max(64, size.blocks * 6 // 1024), f"growth-{e}.img")
@@ -339,6 +339,8 @@ def main():
     ap.add_argument("--kernel", required=True)
     ap.add_argument("--initrd", required=True)
     ap.add_argument("--tool", required=True, help="the e4defrag binary (host growth runs)")
+    ap.add_argument("--fraggen", required=True,
+                    help="the test drivers' fraggen (the growth images)")
     ap.add_argument("--out", default=os.path.join(TOP, "build", "bench"))
     ap.add_argument("--quick", action="store_true",
                     help="one run each on a smaller image (make bench-quick)")

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Property test of one seeded layout (tools/e4defrag/src/bin/fraggen.rs),
+# Property test of one seeded layout (tests/drivers/src/bin/fraggen.rs),
 # run by the host checks (stock backend) and in the QEMU guest (module and
 # stock backend on two copies of the same image). POSIX sh: busybox in
 # the guest, bash on the host.

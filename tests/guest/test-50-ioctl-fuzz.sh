@@ -1,6 +1,6 @@
 #!/bin/sh
 # ioctl fuzz: 10,000 seeded random EXT4_IOC_DEFRAG and EXT4_IOC_FIBMAP
-# calls (tools/e4defrag/src/bin/ioctlfuzz.rs) on descriptors of every kind
+# calls (tests/drivers/src/bin/ioctlfuzz.rs) on descriptors of every kind
 # (read-only, O_PATH, directory, FIFO, another filesystem, a deleted file,
 # an O_TMPFILE...), with random fields, flags and argument pointers. No
 # data may change, e2fsck must be clean and the kernel log quiet (no oops,
