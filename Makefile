@@ -69,6 +69,14 @@ check-host: kernel tool drivers
 test:
 	scripts/test.sh $(QEMU_ARGS)
 
+# One group of the guest's scenario scripts (tests/guest/groups) in one
+# boot, e.g. make test-group GROUP=quick.
+GROUP = quick
+test-group: initramfs
+	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
+		--initrd $(BUILD)/initramfs.cpio.gz --mode test --no-powercut \
+		--append "e4d.group=$(GROUP)" --log $(BUILD)/qemu-$(GROUP).log $(QEMU_ARGS)
+
 demo: initramfs
 	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
 		--initrd $(BUILD)/initramfs.cpio.gz --mode demo \

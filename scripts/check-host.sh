@@ -81,6 +81,15 @@ if [ "$rc" -eq 2 ]; then
 	exit 1
 fi
 
+step "the guest's scenario groups (tests/guest/groups)"
+# Every scenario script has a line there, and every line a script.
+scripts=$(cd tests/guest && ls test-[0-9]*.sh | sed 's/^test-\([0-9]*\)-.*/\1/' | grep -vx 99 | sort)
+listed=$(awk '!/^#/ && NF { print $1 }' tests/guest/groups | sort)
+if [ "$scripts" != "$listed" ]; then
+	echo "check: tests/guest/groups lists $(echo $listed), the scripts are $(echo $scripts)" >&2
+	exit 1
+fi
+
 step "checkpatch (patches/)"
 (cd "$kdir" && scripts/checkpatch.pl --quiet "$top"/patches/*.patch)
 

@@ -29,8 +29,8 @@ summary() {
 	echo "make test: inside the phases (s):"
 	grep -hE "^check: .* took|^qemu: .* boot ran|^powercut: replay took|^== test-.* took|^bench: .* ran" \
 		"$out"/*.log 2>/dev/null | sed 's/^/  /'
-	grep -hE "^[0-9]+ passed, [0-9]+ failed$" "$out"/*.log 2>/dev/null |
-		awk '{ p += $1; f += $3 } END { if (NR) printf "make test: guest results: %d passed, %d failed\n", p, f }'
+	grep -hE "^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$" "$out"/*.log 2>/dev/null |
+		awk '{ p += $1; f += $3; s += $5 } END { if (NR) printf "make test: guest results: %d passed, %d failed, %d skipped\n", p, f, s }'
 	echo "make test: total ${total} s ($((total / 60)) min $((total % 60)) s)," \
 		"kernel built in this run: $kernel_built"
 	if [ "$kernel_built" = no ] && [ $total -gt $budget ]; then
@@ -67,14 +67,18 @@ build module make --no-print-directory module
 build tools make --no-print-directory tool test-tool drivers
 build initramfs make --no-print-directory initramfs
 
+# --strict: a skipped check fails (deps.sh installed all that any needs).
+# The script's arguments come last, so that an --append of theirs wins.
+extra=("$@")
 qemu=(python3 tests/qemu.py --kernel "$(scripts/kernel.sh --kdir)/arch/x86/boot/bzImage"
-	--initrd build/initramfs.cpio.gz "$@")
+	--initrd build/initramfs.cpio.gz --strict)
 lane_boot() {
-	phase test-boot "${qemu[@]}" --mode test --no-powercut --log build/qemu-test.log
+	phase test-boot "${qemu[@]}" --mode test --no-powercut --log build/qemu-test.log \
+		--append e4d.group=auto "${extra[@]}"
 }
 lane_rest() {
 	phase check-host make --no-print-directory check-host &&
-	phase powercut "${qemu[@]}" --mode test --powercut-only --log build/qemu-powercut.log &&
+	phase powercut "${qemu[@]}" --mode test --powercut-only --log build/qemu-powercut.log "${extra[@]}" &&
 	phase bench-quick make --no-print-directory bench-quick
 }
 

@@ -3,7 +3,9 @@
 a test result.
 
 The guest (tests/guest/init) runs the scenario or demo script and prints
-  E4D-RESULT: PASS|FAIL name[: reason]   one per scenario
+  E4D-RESULT: PASS|FAIL|SKIP name[: reason]
+                                         one per scenario (SKIP: the guest
+                                         lacks what it needs, and says what)
   KTAP: <line>                           the module's KUnit suite output
   E4D-START                              when init starts (demo output begins)
   E4D-DONE                               when it finished without crashing
@@ -39,13 +41,15 @@ KTAP_CASE = re.compile(r"^(\s*)(not ok|ok) (\d+) ([^\s#]+)(.*)$")
 POWERCUT_DATA_MIB = 64
 POWERCUT_LOG_MIB = 4096
 
-RESULT = re.compile(r"^E4D-RESULT: (PASS|FAIL) ([^:]+)(?:: (.*))?$")
+RESULT = re.compile(r"^E4D-RESULT: (PASS|FAIL|SKIP) ([^:]+)(?:: (.*))?$")
+GROUPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest", "groups")
 CRASH = re.compile(r"Kernel panic|BUG: |Oops: |general protection fault")
 
 
 class Run:
     def __init__(self):
         self.results = []  # (name, ok, reason)
+        self.skipped = []  # (name, reason)
         self.ktap_cases = 0
         self.ktap_suite_seen = False
         self.started = False
@@ -53,6 +57,10 @@ class Run:
         self.crash = None
         self.manifests = {}  # phase -> [(path, [sha256, ...])]
         self.logged = False
+        # (seconds since the result or script end before it, name): what
+        # each scenario cost with its set-up, for the slowest-steps line.
+        self.steps = []
+        self.mark = None
 
     def feed(self, line):
         if line.startswith("E4D-MANIFEST: "):
@@ -64,13 +72,24 @@ class Run:
             return
         if line.endswith("E4D-START"):
             self.started = True
+            self.mark = time.monotonic()
             return
+        if line.startswith("== ") and " took " in line:
+            self.mark = time.monotonic()
         if line == "E4D-DONE":
             self.done = True
             return
         m = RESULT.match(line)
         if m:
-            self.results.append((m.group(2).strip(), m.group(1) == "PASS", m.group(3) or ""))
+            if m.group(1) == "SKIP":
+                self.skipped.append((m.group(2).strip(), m.group(3) or ""))
+            else:
+                self.results.append((m.group(2).strip(), m.group(1) == "PASS",
+                                     m.group(3) or ""))
+            now = time.monotonic()
+            if self.mark is not None:
+                self.steps.append((now - self.mark, m.group(2).strip()))
+            self.mark = now
             return
         if line.startswith("KTAP: "):
             self.feed_ktap(line[len("KTAP: "):])
@@ -155,11 +174,21 @@ def powercut_boot(args, tmp, run):
         run.results.append(("powercut_replayed", False, str(e)))
 
 
+def group_scripts(name):
+    """The script numbers of group NAME (tests/guest/groups)."""
+    with open(GROUPS) as f:
+        return [w[0] for w in (line.split() for line in f)
+                if w and not w[0].startswith("#") and name in w[1:]]
+
+
 def ran_kunit(append):
     """Whether a test boot with this command line runs test-10, which loads
     the module and reports its KUnit suite (tests/guest/init)."""
     m = re.search(r"(?:^| )e4d\.tests=(\S*)", append)
-    return m is None or "10" in m.group(1).split(",")
+    if m:
+        return "10" in m.group(1).split(",")
+    m = re.search(r"(?:^| )e4d\.group=(\S*)", append)
+    return m is None or "10" in group_scripts(m.group(1))
 
 
 def main():
@@ -180,10 +209,16 @@ def main():
     which.add_argument("--powercut-only", action="store_true",
                        help="only the power-cut boot and its replay (make test runs "
                             "it beside the test boot)")
+    ap.add_argument("--strict", action="store_true",
+                    help="a skipped check fails the run (make test: scripts/deps.sh "
+                         "installs all that any scenario needs)")
     ap.add_argument("--append", default="",
                     help="more kernel command line for the main boot, e.g. "
                          "'e4d.tests=40 e4d.seeds=7,8' (see tests/guest/init)")
     args = ap.parse_args()
+    m = re.search(r"(?:^| )e4d\.group=(\S*)", args.append)
+    if m and not group_scripts(m.group(1)):
+        ap.error(f"no scenario script is in group {m.group(1)} ({GROUPS})")
     args.log_file = open(args.log, "w") if args.log else None
 
     run = Run()
@@ -192,6 +227,10 @@ def main():
             disk = new_disk(tmp, args.disk_mib)
             done, secs = boot(args, args.mode, [disk], run, args.append)
             print(f"qemu: {args.mode} boot ran {secs:.1f} s ({args.accel})")
+            slow = sorted(run.steps, reverse=True)[:12]
+            if slow:
+                print("qemu: slowest steps (s since the result before): "
+                      + ", ".join(f"{n} {t:.0f}" for t, n in slow))
             if args.mode in ("demo", "bench"):
                 return 0 if done and run.crash is None else 1
             if not done:
@@ -207,14 +246,21 @@ def main():
 
     if run.crash:
         run.results.append(("guest_no_oops", False, run.crash))
+    if args.strict:
+        run.results += [(name, False, f"skipped under --strict: {why}")
+                        for name, why in run.skipped]
+        run.skipped = []
     if args.log_file:
         args.log_file.close()
     failed = [r for r in run.results if not r[1]]
+    for name, reason in run.skipped:
+        print(f"SKIP {name}: {reason}")
     for name, _, reason in failed:
         print(f"FAIL {name}: {reason}")
     if args.log:
         print(f"qemu: console log in {args.log}")
-    print(f"{len(run.results) - len(failed)} passed, {len(failed)} failed")
+    print(f"{len(run.results) - len(failed)} passed, {len(failed)} failed"
+          + (f", {len(run.skipped)} skipped" if run.skipped else ""))
     return 1 if failed else 0
 
 

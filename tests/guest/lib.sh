@@ -4,6 +4,16 @@ KO=/lib/modules/ext4_defrag.ko
 
 pass() { echo "E4D-RESULT: PASS $1"; }
 fail() { echo "E4D-RESULT: FAIL $1: $2"; }
+# skip NAME WHY: a check that cannot run here (the runner lists it apart).
+skip() { echo "E4D-RESULT: SKIP $1: $2"; }
+
+# require_cmd CMD NAME WHY: true when CMD is in the guest, else the
+# checks NAME are skipped, saying WHY (as fstests' _require_command).
+require_cmd() {
+	command -v "$1" > /dev/null 2>&1 && return
+	skip "$2" "no $1 in the guest: $3"
+	return 1
+}
 
 # Move the kernel log into /tmp/kernel.log, which the last scenario checks.
 save_kernel_log() { dmesg -c >> /tmp/kernel.log; }
@@ -112,23 +122,10 @@ extent_count() { filefrag "$1" | awk '{ print $(NF-2) }'; }
 
 # make_fragmented FILE NBLOCKS: write FILE one block at a time, each write
 # synced and interleaved with a filler file that is then deleted, so FILE
-# ends up in many short extents. Small requests share a locality-group
-# preallocation when mb_stream_req is large, which is what interleaves them.
+# ends up in many short extents (fraggen interleave: one process, where two
+# dd and two taskset per block cost most of the time under TCG).
 make_fragmented() {
-	file=$1 n=$2
-	knob=/sys/fs/ext4/$(basename "$(awk '$2 == "/mnt" { print $1 }' /proc/mounts)")/mb_stream_req
-	old=$(cat "$knob")
-	echo 1000000 > "$knob"
-	i=0
-	while [ "$i" -lt "$n" ]; do
-		taskset -c 0 dd if=/dev/urandom of="$file" bs=4096 count=1 seek=$i \
-			conv=notrunc,fsync 2>/dev/null
-		taskset -c 0 dd if=/dev/zero of="$file.filler" bs=4096 count=1 seek=$i \
-			conv=notrunc,fsync 2>/dev/null
-		i=$((i + 1))
-	done
-	rm -f "$file.filler"
-	echo "$old" > "$knob"
+	fraggen interleave "$1" "$2"
 }
 
 # sha FILE: the file's SHA-256.
@@ -158,49 +155,18 @@ fill_fs() {
 # FILE into one-block holes so it has about NBLOCKS extents (a deep extent
 # tree for thousands), then free the rest of the space so a contiguous copy
 # fits. With STRETCH, FILE is sparse: STRETCH - 1 blocks of data, then a
-# one-block hole, and so on.
+# one-block hole, and so on (fraggen holey: the holes punched into one
+# fallocated filler, where thousands of one-block files written and
+# unlinked took minutes under TCG).
 make_holey() {
-	file=$1 n=$2 stretch=${3:-0}
-	files=$(fill_fs /mnt/fill)
-	awk -v n=$((2 * n)) 'BEGIN { for (i = 0; i < n; i += 2) print "/mnt/fill/" i }' |
-		xargs rm -f
-	sync
-	if [ "$stretch" -eq 0 ]; then
-		dd if=/dev/urandom of="$file" bs=4096 count="$n" 2>/dev/null
-	else
-		k=0
-		while [ $((k * stretch)) -lt "$n" ]; do
-			dd if=/dev/urandom of="$file" bs=4096 count=$((stretch - 1)) \
-				seek=$((k * stretch)) conv=notrunc 2>/dev/null
-			k=$((k + 1))
-		done
-	fi
-	sync
-	rm -rf /mnt/fill
-	sync
+	fraggen holey "$@"
 }
 
 # scattered DIR N: N small files (1-3 blocks) each followed on disk by a
-# two-block filler; every other filler is deleted afterwards.
+# two-block filler; every other filler is deleted afterwards (fraggen
+# scatter: one process).
 scattered() {
-	dir=$1 n=$2
-	knob=/sys/fs/ext4/$(basename "$(awk '$2 == "/mnt" { print $1 }' /proc/mounts)")/mb_stream_req
-	echo 1000000 > "$knob"
-	mkdir -p "$dir" "$dir.fill"
-	i=0
-	while [ $i -lt "$n" ]; do
-		taskset -c 0 dd if=/dev/urandom of="$dir/f$i" bs=$((4096 * (1 + i % 3) - 100)) \
-			count=1 conv=fsync 2>/dev/null
-		taskset -c 0 dd if=/dev/zero of="$dir.fill/g$i" bs=8192 count=1 conv=fsync 2>/dev/null
-		i=$((i + 1))
-	done
-	i=0
-	while [ $i -lt "$n" ]; do
-		rm "$dir.fill/g$i"
-		i=$((i + 2))
-	done
-	echo 16 > "$knob"
-	sync
+	fraggen scatter "$1" "$2"
 }
 
 # crowded_set DIR: on the filesystem mounted at /mnt, with no reserved
@@ -321,3 +287,44 @@ model_map() {
 		model_ctl_write "$1" map < "$f"
 	done
 }
+
+# The EXT4_IOC_DEFRAG scenarios' helpers (test-2*.sh), on $DEV.
+
+# fresh_fs [MKE2FS OPTIONS]: a new ext4 on $DEV mounted at /mnt, of
+# $FS_SIZE (mke2fs syntax) or the whole disk.
+fresh_fs() {
+	umount /mnt 2>/dev/null
+	# shellcheck disable=SC2086
+	mkfs.ext4 -q -F -b 4096 "$@" "$DEV" $FS_SIZE && mount -t ext4 "$DEV" /mnt
+}
+
+# as_user CMD...: run CMD as the unprivileged user 1000.
+as_user() { su user -c "$*"; }
+
+# expect_refused NAME ERRNO FILE [E4DEFRAG ARGS]: the defrag (run through
+# $RUNNER, if set) fails with ERRNO and leaves FILE's data and extents as
+# they were.
+expect_refused() {
+	name=$1 errno=$2 file=$3
+	shift 3
+	sum=$(sha "$file") ext=$(extent_count "$file")
+	if $RUNNER e4defrag "$@" "$file" > /tmp/out 2>&1; then
+		fail "$name" "succeeded: $(cat /tmp/out)"
+	elif ! grep -q "$errno" /tmp/out; then
+		fail "$name" "wanted $errno: $(cat /tmp/out)"
+	elif [ "$(sha "$file")" != "$sum" ] || [ "$(extent_count "$file")" != "$ext" ]; then
+		fail "$name" "the file changed"
+	else
+		pass "$name"
+	fi
+}
+
+# group1_first_free: the first free block of group 1 of $DEV, as the
+# on-disk bitmap says (dumpe2fs).
+group1_first_free() {
+	dumpe2fs "$DEV" 2>/dev/null | awk '/^Group 1:/ { g = 1 } g && /Free blocks: [0-9]/ {
+	sub(/-.*/, "", $3); print $3; exit }'
+}
+
+# data_runs FILE: FILE's data blocks in file order, as "first-last" runs.
+data_runs() { filefrag -e "$1" | awk -F'[:.]+' '/^ *[0-9]+: / { printf "%d-%d ", $4, $5 }'; }

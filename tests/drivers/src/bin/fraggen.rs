@@ -24,6 +24,12 @@
 //!                                open file; both outcomes
 //! fraggen stretches FILE N       N two-block stretches, each 2 extents,
 //!                                a hole after each (nodelalloc mounts)
+//! fraggen holey FILE N [STRETCH] FILE in one-block holes (about N extents),
+//!                                then the rest of the space freed
+//! fraggen interleave FILE N      N random 4 KiB blocks, each synced and
+//!                                followed by a filler's: about N extents
+//! fraggen scatter DIR N          N small files, each followed on disk by
+//!                                a filler, every other filler deleted
 //! fraggen crowd-params SEED      block size and filesystem size (MiB) of
 //!                                the crowded layout of SEED
 //! fraggen crowd SEED MOUNTPOINT  a crowded layout: no free run holds the
@@ -54,6 +60,8 @@
 
 #[path = "fraggen/bench.rs"]
 mod bench;
+#[path = "fraggen/interleave.rs"]
+mod interleave;
 #[path = "common/rng.rs"]
 mod rng;
 
@@ -138,7 +146,7 @@ struct Fillers {
 impl Fillers {
     /// Fallocates the free space of `dir`'s filesystem into `n` fillers.
     fn fill(dir: &Path, n: usize, bs: u64) -> Fillers {
-        fs::create_dir_all(dir).unwrap_or_else(|e| die(e));
+        fs::create_dir_all(dir).unwrap_or_else(|e| die(format!("{}: {e}", dir.display())));
         let st = nix::sys::statvfs::statvfs(dir).unwrap_or_else(|e| die(e));
         let free = st.blocks_free() * st.fragment_size() / bs;
         let mut files = Vec::new();
@@ -852,6 +860,100 @@ fn stretches(path: &Path, n: u64) {
     file.sync_all().unwrap_or_else(|e| die(e));
 }
 
+/// `fraggen holey FILE N [STRETCH]`: on a small, fresh filesystem, FILE
+/// written into one-block holes so that it has about N extents (a deep
+/// extent tree for thousands), then the rest of the space freed so that a
+/// contiguous copy fits. With STRETCH, FILE is sparse: STRETCH - 1 blocks
+/// of data, then a one-block hole, and so on. Blocks are the
+/// filesystem's. One fallocated filler takes all the free space and every
+/// other block of its start is punched (the guest scripts' `make_holey`
+/// wrote thousands of one-block files and unlinked them, which under TCG
+/// took minutes); the punched blocks are committed before FILE is
+/// written, since blocks freed in the running transaction reach the
+/// allocator only at its commit.
+fn holey(path: &Path, n: u64, stretch: u64) {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let bs = nix::sys::statfs::statfs(dir)
+        .map(|s| s.block_size() as u64)
+        .unwrap_or_else(|e| die(e));
+    // Space freed just before (rm -rf of the last layout) is the
+    // allocator's only once committed.
+    sync_fs(dir);
+    let fill_dir = dir.join("holey.fill");
+    let fillers = Fillers::fill(&fill_dir, 1, bs);
+    let data = if stretch > 1 {
+        n.div_ceil(stretch) * (stretch - 1)
+    } else {
+        n
+    };
+    // The data blocks, and a margin: the extent-tree blocks of FILE and
+    // of the filler (one extent per hole each, bs / 12 extents to a
+    // leaf) come out of the holes too, and ext4 keeps its reserve of
+    // clusters from data writes but not from metadata. Twice their
+    // count, and some.
+    let holes = data + 4 * data * 12 / bs + 64;
+    if 2 * holes > fillers.blocks[0] {
+        die(format!(
+            "{}: {} free blocks, not enough for {holes} holes",
+            dir.display(),
+            fillers.blocks[0]
+        ));
+    }
+    // A punch splits the filler's extent, and the split may need a tree
+    // block: with the filesystem full, only the blocks punched before can
+    // give it, once committed (ENOSPC until then: commit, try again).
+    let fd = fillers.files[0].as_raw_fd();
+    let punch = |at: u64| {
+        fallocate(
+            fd,
+            FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
+            (at * bs) as i64,
+            bs as i64,
+        )
+    };
+    for i in 0..holes {
+        let r = match punch(2 * i) {
+            Err(nix::errno::Errno::ENOSPC) => {
+                sync_fs(dir);
+                punch(2 * i)
+            }
+            r => r,
+        };
+        if let Err(e) = r {
+            die(format!("punching block {} of the filler: {e}", 2 * i));
+        }
+    }
+    sync_fs(dir);
+    let f = File::create(path).unwrap_or_else(|e| die(format!("{}: {e}", path.display())));
+    let step = if stretch > 1 { stretch - 1 } else { n };
+    let mut lblk = 0;
+    let mut written = 0;
+    while written < data {
+        let len = step.min(data - written);
+        let buf = content(lblk ^ n, (len * bs) as usize);
+        f.write_all_at(&buf, lblk * bs).unwrap_or_else(|e| {
+            die(format!(
+                "{}: writing block {lblk} of {data} into {holes} holes: {e}",
+                path.display()
+            ))
+        });
+        written += len;
+        lblk += if stretch > 1 { stretch } else { len };
+    }
+    f.sync_all().unwrap_or_else(|e| {
+        die(format!(
+            "{}: fsync of {data} blocks in {holes} holes: {e}",
+            path.display()
+        ))
+    });
+    drop(fillers);
+    fs::remove_dir_all(&fill_dir).unwrap_or_else(|e| die(format!("{}: {e}", fill_dir.display())));
+    sync_fs(dir);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let num = |s: &str| {
@@ -867,6 +969,17 @@ fn main() {
         Some("copy") if args.len() == 4 => copy_sparse(Path::new(&args[2]), Path::new(&args[3])),
         Some("expect") if args.len() == 4 => expect(Path::new(&args[2]), &args[3]),
         Some("stretches") if args.len() == 4 => stretches(Path::new(&args[2]), num(&args[3])),
+        Some("holey") if args.len() == 4 || args.len() == 5 => holey(
+            Path::new(&args[2]),
+            num(&args[3]),
+            args.get(4).map_or(0, |s| num(s)),
+        ),
+        Some("interleave") if args.len() == 4 => {
+            interleave::interleave(Path::new(&args[2]), num(&args[3])).unwrap_or_else(|e| die(e))
+        }
+        Some("scatter") if args.len() == 4 => {
+            interleave::scatter(Path::new(&args[2]), num(&args[3])).unwrap_or_else(|e| die(e))
+        }
         Some("defrag-lent") if args.len() == 4 => defrag_lent(Path::new(&args[2]), &args[3]),
         Some("defrag-unit") if args.len() == 4 => {
             let path = Path::new(&args[2]);
@@ -902,7 +1015,8 @@ fn main() {
         _ => die(
             "usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL \
              | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH|none
-             | defrag-unit FILE N | donor-race LONG OTHER WHAT | defrag-by-handle FILE | defrag-then-fsync FILE | stretches FILE N \
+             | defrag-unit FILE N | donor-race LONG OTHER WHAT | defrag-by-handle FILE | defrag-then-fsync FILE | stretches FILE N | holey FILE N [STRETCH] | interleave FILE N \
+             | scatter DIR N \
              | crowd-params SEED | crowd SEED MNT \
              | bench SEED MNT FILES BIGS BIG_MIB LIST | fragfile FILE EXTENTS BLOCKS \
              | blockmap MNT LIST",
