@@ -28,7 +28,7 @@ QEMU_ARGS ?=
 # Extra arguments for tests/bench.py, e.g. BENCH_ARGS="--only guest".
 BENCH_ARGS ?=
 
-.PHONY: all deps kernel module tool test-tool drivers initramfs check-host test test-group demo bench \
+.PHONY: all deps kernel module tool test-tool host-tests drivers initramfs check-host test test-group demo bench \
 	bench-quick bench-moves clean
 
 all: module tool
@@ -50,12 +50,20 @@ test-tool: deps
 	cargo build --release --locked --manifest-path $(TOOL_DIR)/Cargo.toml \
 		--features test-hooks --target-dir $(TOOL_DIR)/target/test-hooks
 
+# The host tests' binary (tests/host_ext4.rs), built with the test hooks
+# and copied to a fixed path: the guest runs it with the module backend
+# (tests/guest/test-30-tool.sh).
+HOST_TESTS := $(BUILD)/host_ext4
+host-tests: deps
+	scripts/host-tests.sh $(TOOL_DIR) $(HOST_TESTS)
+
 drivers: tool
 	cargo build --release --locked --manifest-path $(DRIVERS_DIR)/Cargo.toml \
 		--target-dir $(TOOL_DIR)/target
 
-initramfs: module test-tool drivers
-	scripts/initramfs.sh $(BUILD)/initramfs.cpio.gz ext4_defrag.ko $(TEST_TOOL) $(DRIVERS)
+initramfs: module test-tool drivers host-tests
+	scripts/initramfs.sh $(BUILD)/initramfs.cpio.gz ext4_defrag.ko $(TEST_TOOL) $(DRIVERS) \
+		$(HOST_TESTS)
 
 check-host: kernel tool drivers
 	scripts/check-host.sh $(KDIR)

@@ -2,10 +2,10 @@
 # Build the test guest's initramfs: busybox, e2fsprogs (with their shared
 # libraries), the module, the tool, the test drivers and the guest scripts
 # of tests/guest/.
-#   scripts/initramfs.sh OUT.cpio.gz MODULE.ko E4DEFRAG DRIVERS_DIR
+#   scripts/initramfs.sh OUT.cpio.gz MODULE.ko E4DEFRAG DRIVERS_DIR HOST_TESTS
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-out=$1 ko=$2 tool=$3 drivers=$4
+out=$1 ko=$2 tool=$3 drivers=$4 host_tests=$5
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -21,7 +21,7 @@ copy_with_libs() {
 }
 
 # e2fsprogs first, so busybox's look-alikes do not shadow them.
-for p in mke2fs e2fsck debugfs dumpe2fs filefrag chattr lsattr; do
+for p in mke2fs e2fsck debugfs dumpe2fs filefrag chattr lsattr e2freefrag; do
 	copy_with_libs "$(command -v "$p" || echo "/usr/sbin/$p")" "/usr/sbin/$p"
 done
 ln -s mke2fs "$root/usr/sbin/mkfs.ext4"
@@ -56,6 +56,15 @@ gcc -m32 -static -O2 -Wall -I"$top/include/uapi" "$top/tests/guest/compat32.c" \
 # The ioctl fuzzer of test-50 and the modelled workload of test-60.
 copy_with_libs "$drivers/ioctlfuzz" /usr/sbin/ioctlfuzz
 copy_with_libs "$drivers/workload" /usr/sbin/workload
+# The host tests' binary, which test-30 runs with the module backend, and
+# the util-linux programs it calls, in a directory of their own that only
+# its PATH has: busybox lacks findmnt and setpriv, and its mount -o loop
+# races for the same loop device when the tests mount in parallel.
+copy_with_libs "$host_tests" /usr/sbin/host_ext4
+mkdir -p "$root/usr/lib/util-linux/bin"
+for p in mount umount findmnt setpriv losetup; do
+	copy_with_libs "$(command -v "$p" || echo "/usr/bin/$p")" "/usr/lib/util-linux/bin/$p"
+done
 install -m 755 "$top"/tests/layouts.sh "$root/bin/layouts.sh"
 install -m 644 "$ko" "$root/lib/modules/ext4_defrag.ko"
 chmod 755 "$root"

@@ -2,7 +2,8 @@
 //! `EXT4_IOC_MOVE_EXT` (`--backend move-ext`): each test makes an image
 //! with mke2fs, loop-mounts it, builds a layout, runs the binary, checks
 //! data (byte for byte, after dropping caches), timestamps and extents
-//! (filefrag), and ends with `e2fsck -fn`. Needs root for the loop mounts.
+//! (filefrag), and ends with `e2fsck -fn`. Needs root for the loop mounts:
+//! as another user each test says it is skipped and returns.
 
 use serde_json::Value;
 use std::{
@@ -15,6 +16,38 @@ use std::{
 };
 
 const BLOCK: usize = 4096;
+
+/// The backend the tests run the tool with: `move-ext` (the stock
+/// kernel's `EXT4_IOC_MOVE_EXT`, on the host), or what `E4D_BACKEND` says
+/// (`module`: the same binary in the test guest, tests/guest/test-30-tool.sh).
+fn backend() -> &'static str {
+    static B: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    B.get_or_init(|| std::env::var("E4D_BACKEND").unwrap_or_else(|_| "move-ext".into()))
+}
+
+/// Whether the tests run with the module backend.
+fn module() -> bool {
+    backend() == "module"
+}
+
+/// The e4defrag binary: cargo's, or the one `E4DEFRAG` names (the guest's).
+fn tool() -> &'static str {
+    static T: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        std::env::var("E4DEFRAG").unwrap_or_else(|_| env!("CARGO_BIN_EXE_e4defrag").into())
+    })
+}
+
+/// Returns from the test, saying so, unless it runs as root: these tests
+/// loop-mount images (`cargo test` as a user runs the rest of the suite).
+macro_rules! require_root {
+    () => {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: the host ext4 tests loop-mount images and need root");
+            return;
+        }
+    };
+}
 
 fn sh(cmd: &str, args: &[&str]) -> Output {
     let out = Command::new(cmd)
@@ -34,7 +67,8 @@ struct Image {
     _dir: tempfile::TempDir,
     img: PathBuf,
     mnt: PathBuf,
-    mounted: bool,
+    /// The loop device it is mounted from, while it is.
+    loop_dev: Option<String>,
 }
 
 impl Image {
@@ -44,10 +78,6 @@ impl Image {
 
     /// An image made with `mke2fs` options `extra` (features, say).
     fn with(mib: u64, extra: &[&str]) -> Image {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "the host ext4 tests loop-mount images: run them as root"
-        );
         let dir = tempfile::tempdir().unwrap();
         let img = dir.path().join("fs.img");
         let mnt = dir.path().join("mnt");
@@ -57,23 +87,13 @@ impl Image {
         args.extend_from_slice(extra);
         args.push(img.to_str().unwrap());
         sh("mke2fs", &args);
-        // nodelalloc: blocks are allocated in write(), on this thread's CPU,
-        // not later by a flusher thread on another one.
-        sh(
-            "mount",
-            &[
-                "-o",
-                "loop,nodelalloc",
-                img.to_str().unwrap(),
-                mnt.to_str().unwrap(),
-            ],
-        );
-        let image = Image {
+        let mut image = Image {
             _dir: dir,
             img,
             mnt,
-            mounted: true,
+            loop_dev: None,
         };
+        image.remount();
         // Every file counts as small, so its writes share the per-CPU
         // locality-group preallocation with a filler's: what lets writes
         // interleave.
@@ -89,11 +109,7 @@ impl Image {
 
     /// The loop device the image is mounted from.
     fn device(&self) -> String {
-        let out = sh(
-            "findmnt",
-            &["-n", "-o", "SOURCE", self.mnt.to_str().unwrap()],
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        self.loop_dev.clone().expect("the image is not mounted")
     }
 
     /// Unmounts the image, for tools that read it directly.
@@ -103,30 +119,54 @@ impl Image {
     /// thread had open on the image among them) until it execs: umount
     /// can find the mount busy for that moment. It is tried again then.
     fn unmount(&mut self) {
-        if !self.mounted {
+        let Some(dev) = self.loop_dev.take() else {
             return;
-        }
+        };
         let mnt = self.mnt.to_str().unwrap();
+        let mut done = false;
         for _ in 0..20 {
             let out = Command::new("umount").arg(mnt).output().unwrap();
             if out.status.success() {
-                self.mounted = false;
-                return;
+                done = true;
+                break;
             }
             if !String::from_utf8_lossy(&out.stderr).contains("busy") {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        sh("umount", &[mnt]);
-        self.mounted = false;
+        if !done {
+            sh("umount", &[mnt]);
+        }
+        sh("losetup", &["-d", &dev]);
     }
 
-    /// Mounts the image again after [`Image::unmount`].
+    /// Mounts the image (again, after [`Image::unmount`]). The loop device
+    /// is set up first and then mounted, not with `mount -o loop`: mount
+    /// keeps the device open for writing while it mounts it, which a
+    /// kernel without `CONFIG_BLK_DEV_WRITE_MOUNTED` (the test guest's)
+    /// refuses with EBUSY. nodelalloc: blocks are allocated in write(),
+    /// on this thread's CPU, not later by a flusher thread on another one.
+    /// A loop device another test thread has just let go of can still be
+    /// busy for a moment (EBUSY): then it is let go and another one tried.
     fn remount(&mut self) {
-        let (img, mnt) = (self.img.to_str().unwrap(), self.mnt.to_str().unwrap());
-        sh("mount", &["-o", "loop,nodelalloc", img, mnt]);
-        self.mounted = true;
+        for _ in 0..20 {
+            let out = sh("losetup", &["-f", "--show", self.img.to_str().unwrap()]);
+            let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
+            let mounted = Command::new("mount")
+                .args(["-o", "nodelalloc", &dev, self.mnt.to_str().unwrap()])
+                .output()
+                .unwrap();
+            if mounted.status.success() {
+                self.loop_dev = Some(dev);
+                return;
+            }
+            let _ = Command::new("losetup").args(["-d", &dev]).status();
+            let err = String::from_utf8_lossy(&mounted.stderr);
+            assert!(err.contains("busy"), "mount {dev}: {err}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("mount of {}: every loop device busy", self.img.display());
     }
 
     /// Unmounts and runs `e2fsck -fn`, which must find nothing.
@@ -147,8 +187,9 @@ impl Image {
 
 impl Drop for Image {
     fn drop(&mut self) {
-        if self.mounted {
+        if let Some(dev) = self.loop_dev.take() {
             let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+            let _ = Command::new("losetup").args(["-d", &dev]).status();
         }
     }
 }
@@ -225,7 +266,7 @@ fn times(path: &Path) -> (i64, i64, i64) {
 }
 
 fn e4defrag(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_e4defrag"))
+    Command::new(tool())
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -295,6 +336,7 @@ fn assert_contents(files: &[(PathBuf, Vec<u8>)]) {
 
 #[test]
 fn fragmented_files_end_with_fewer_extents() {
+    require_root!();
     let img = Image::new(64);
     let mut files = Vec::new();
     for i in 0..3 {
@@ -304,7 +346,7 @@ fn fragmented_files_end_with_fewer_extents() {
         files.push((p, content));
     }
     let before: Vec<_> = files.iter().map(|(p, _)| (extents(p), times(p))).collect();
-    let args: Vec<&str> = ["--backend", "move-ext"]
+    let args: Vec<&str> = ["--backend", backend()]
         .into_iter()
         .chain(files.iter().map(|(p, _)| p.to_str().unwrap()))
         .collect();
@@ -330,6 +372,7 @@ fn fragmented_files_end_with_fewer_extents() {
 
 #[test]
 fn files_below_min_extents_are_left_alone() {
+    require_root!();
     let img = Image::new(64);
     let (small, big) = (img.path("small"), img.path("big"));
     let files = vec![
@@ -344,7 +387,7 @@ fn files_below_min_extents_are_left_alone() {
     assert!(n_big >= 32, "big: only {n_big} extents");
     let doc = json(&[
         "--backend",
-        "move-ext",
+        backend(),
         "--min-extents",
         "10",
         small.to_str().unwrap(),
@@ -377,6 +420,7 @@ fn files_below_min_extents_are_left_alone() {
 
 #[test]
 fn colocating_a_scattered_directory() {
+    require_root!();
     let img = Image::new(64);
     let files = scattered_dir(&img, "boot", 300);
     let dir = img.path("boot");
@@ -393,7 +437,7 @@ fn colocating_a_scattered_directory() {
     assert!(before >= 100, "only {before} discontinuities to start");
     let t_before: Vec<_> = files.iter().map(|(p, _)| times(p)).collect();
 
-    let doc = json(&["-r", "--backend", "move-ext", d]);
+    let doc = json(&["-r", "--backend", backend(), d]);
     let after = discontinuities(&[d]);
     println!("-r {d}: read-order discontinuities {before} -> {after}");
     assert!(after <= 3, "{after} discontinuities for 300 files");
@@ -403,7 +447,7 @@ fn colocating_a_scattered_directory() {
     assert_eq!(doc["totals"]["done"], 300);
     // A second run never makes the set worse, and on a packed set (the
     // usual outcome here) moves nothing.
-    let again = json(&["-r", "--backend", "move-ext", d]);
+    let again = json(&["-r", "--backend", backend(), d]);
     let again_after = again["sets"][0]["after"]["discontinuities"].as_u64();
     assert!(again_after <= Some(after), "second run: {again_after:?}");
     if after == 0 {
@@ -426,11 +470,32 @@ fn colocating_a_scattered_directory() {
     now.sort();
     was.sort();
     assert_eq!(now, was);
+    // Without --order, -r places a tree as find (and grep -r, tar, cp -a)
+    // reads it: readdir order, not sorted paths. --order-by path places it
+    // in path order.
+    let listed = sh("find", &[d, "-type", "f"]).stdout;
+    let list = img.path("find.list");
+    fs::write(&list, listed).unwrap();
+    let in_find = discontinuities(&["-r", "--order", list.to_str().unwrap(), d]);
+    let in_path = discontinuities(&["-r", "--order-by", "path", d]);
+    println!("find's order {in_find}, path order {in_path} discontinuities");
+    assert!(
+        in_find <= 3 && in_path >= 100,
+        "find's order {in_find}, path {in_path}"
+    );
+    json(&["-r", "--order-by", "path", "--backend", backend(), d]);
+    let in_path = discontinuities(&["-r", "--order-by", "path", d]);
+    assert!(
+        in_path <= 3,
+        "path order {in_path} after -r --order-by path"
+    );
+    assert_contents(&files);
     img.fsck();
 }
 
 #[test]
 fn colocating_in_the_order_of_a_list() {
+    require_root!();
     let img = Image::new(64);
     let files = scattered_dir(&img, "boot", 120);
     let d = img.path("boot");
@@ -467,14 +532,14 @@ fn colocating_in_the_order_of_a_list() {
     let link = img.path("boot-link");
     std::os::unix::fs::symlink(d, &link).unwrap();
     let via_link = format!("{}/.", link.display());
-    let doc = json(&["-r", "--backend", "move-ext", "--order", l, &via_link]);
+    let doc = json(&["-r", "--backend", backend(), "--order", l, &via_link]);
     let order = &doc["sets"][0]["order"];
     assert_eq!(order["entries"], 123, "{order}");
     assert_eq!(order["in_order"], 120, "{order}");
     assert_eq!(order["missing"], 1, "{order}");
     assert_eq!(order["outside"], 1, "{order}");
     assert_eq!(order["duplicated"], 1, "{order}");
-    let text = e4defrag(&["-r", "-n", "--backend", "move-ext", "--order", l, d]);
+    let text = e4defrag(&["-r", "-n", "--backend", backend(), "--order", l, d]);
     let err = String::from_utf8_lossy(&text.stderr);
     assert!(
         err.contains("123 entries: 120 files of") && err.contains("1 missing, 1 named twice"),
@@ -504,6 +569,7 @@ fn physical(path: &Path) -> Vec<(u64, u64)> {
 
 #[test]
 fn colocating_only_the_listed_files() {
+    require_root!();
     let img = Image::new(64);
     let a = scattered_dir(&img, "usr", 60);
     let b = scattered_dir(&img, "etc", 60);
@@ -532,7 +598,7 @@ fn colocating_only_the_listed_files() {
     let before = discontinuities(&listed_args);
     assert!(before >= 40, "only {before} discontinuities to start");
 
-    let mut args = vec!["-r", "--backend", "move-ext"];
+    let mut args = vec!["-r", "--backend", backend()];
     args.extend_from_slice(&listed_args[1..]);
     let doc = json(&args);
     let set = &doc["sets"][0];
@@ -554,6 +620,7 @@ fn colocating_only_the_listed_files() {
 /// defragmented on its own without a word).
 #[test]
 fn colocating_a_single_file_is_refused() {
+    require_root!();
     let img = Image::new(16);
     let f = img.path("lone");
     let data = bytes(7, 16 * BLOCK);
@@ -577,6 +644,7 @@ fn colocating_a_single_file_is_refused() {
 /// "stream did not contain valid UTF-8").
 #[test]
 fn an_order_list_with_a_name_that_is_not_utf8() {
+    require_root!();
     use std::os::unix::ffi::OsStrExt;
     let img = Image::new(32);
     let a = scattered_dir(&img, "usr", 6);
@@ -596,7 +664,7 @@ fn an_order_list_with_a_name_that_is_not_utf8() {
     let doc = json(&[
         "-r",
         "--backend",
-        "move-ext",
+        backend(),
         "--order",
         list_path.to_str().unwrap(),
         "--only-listed",
@@ -611,6 +679,7 @@ fn an_order_list_with_a_name_that_is_not_utf8() {
 
 #[test]
 fn time_limited_runs_cover_every_file_once() {
+    require_root!();
     let img = Image::new(64);
     let dir = img.path("data");
     fs::create_dir(&dir).unwrap();
@@ -634,7 +703,7 @@ fn time_limited_runs_cover_every_file_once() {
         assert!(runs <= 20, "no end after {runs} runs: {seen:?}");
         let doc = json(&[
             "--backend",
-            "move-ext",
+            backend(),
             "--time-limit",
             "1ns",
             "--state",
@@ -659,7 +728,7 @@ fn time_limited_runs_cover_every_file_once() {
     assert!(!fs::read_to_string(&state).unwrap().contains(d));
     let again = json(&[
         "--backend",
-        "move-ext",
+        backend(),
         "--time-limit",
         "1h",
         "--state",
@@ -673,6 +742,7 @@ fn time_limited_runs_cover_every_file_once() {
 
 #[test]
 fn max_rate_paces_the_moves() {
+    require_root!();
     let img = Image::new(64);
     let dir = img.path("data");
     fs::create_dir(&dir).unwrap();
@@ -687,7 +757,7 @@ fn max_rate_paces_the_moves() {
     let t0 = Instant::now();
     let doc = json(&[
         "--backend",
-        "move-ext",
+        backend(),
         "--max-rate",
         "0.1",
         dir.to_str().unwrap(),
@@ -715,6 +785,7 @@ fn map_cells(svg: &str) -> (usize, usize) {
 
 #[test]
 fn the_disk_map_shows_the_set_and_follows_the_layout() {
+    require_root!();
     let img = Image::new(64);
     let files = scattered_dir(&img, "boot", 300);
     let d = img.path("boot");
@@ -731,7 +802,7 @@ fn the_disk_map_shows_the_set_and_follows_the_layout() {
     let (cells, target) = map_cells(&svg);
     assert_eq!(cells, 128, "{svg}");
     assert!(target >= 3, "the scattered set in only {target} cells");
-    json(&["-r", "--backend", "move-ext", d]);
+    json(&["-r", "--backend", backend(), d]);
     e4defrag_ok(&["-c", "--disk-map", after.to_str().unwrap(), d]);
     let svg2 = fs::read_to_string(&after).unwrap();
     let (cells2, target2) = map_cells(&svg2);
@@ -748,6 +819,7 @@ fn the_disk_map_shows_the_set_and_follows_the_layout() {
 
 #[test]
 fn recording_lists_files_in_first_open_order() {
+    require_root!();
     use std::io::{BufRead, Read};
     let img = Image::new(32);
     let dirs = ["usr/bin", "usr/lib", "etc", "var/lib", "srv"];
@@ -766,7 +838,7 @@ fn recording_lists_files_in_first_open_order() {
     let list = elsewhere.path().join("boot.list");
     let other_fs = elsewhere.path().join("not-on-the-image");
     fs::write(&other_fs, b"x").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_e4defrag"))
+    let mut child = Command::new(tool())
         .args(["--record", list.to_str().unwrap(), "--time-limit", "60s"])
         .arg(img.path(""))
         .stdin(Stdio::null())
@@ -819,8 +891,9 @@ fn recording_lists_files_in_first_open_order() {
 
 #[test]
 fn recording_says_what_it_needs() {
+    require_root!();
     let img = Image::new(32);
-    let out = Command::new(env!("CARGO_BIN_EXE_e4defrag"))
+    let out = Command::new(tool())
         .args(["--record", "/dev/null", "--time-limit", "1s"])
         .arg(img.path(""))
         .arg("/")
@@ -837,7 +910,7 @@ fn recording_says_what_it_needs() {
     fs::set_permissions(top, fs::Permissions::from_mode(0o755)).unwrap();
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_e4defrag"))
+        .arg(tool())
         .args(["--record", "/dev/null", "--time-limit", "1s"])
         .arg(img.path(""))
         .output()
@@ -849,6 +922,7 @@ fn recording_says_what_it_needs() {
 
 #[test]
 fn check_reports_known_layouts() {
+    require_root!();
     let img = Image::new(32);
     let frag = img.path("frag");
     let flat = img.path("flat");
@@ -884,6 +958,7 @@ fn check_reports_known_layouts() {
 /// largest run.
 #[test]
 fn check_reports_free_space_like_e2freefrag() {
+    require_root!();
     let img = Image::new(32);
     for i in 0..20u64 {
         fs::write(
@@ -930,12 +1005,13 @@ fn check_reports_free_space_like_e2freefrag() {
 
 #[test]
 fn dry_run_moves_nothing() {
+    require_root!();
     let img = Image::new(32);
     let p = img.path("frag");
     let content = bytes(3, 40 * BLOCK);
     write_fragmented(&p, &content);
     let n = extents(&p);
-    let out = e4defrag_ok(&["-n", "--backend", "move-ext", p.to_str().unwrap()]);
+    let out = e4defrag_ok(&["-n", "--backend", backend(), p.to_str().unwrap()]);
     assert!(
         out.contains(&format!("extents {n} -> 1, would move 40 blocks")),
         "{out}"
@@ -947,6 +1023,7 @@ fn dry_run_moves_nothing() {
 
 #[test]
 fn a_device_and_a_directory_without_r() {
+    require_root!();
     let img = Image::new(64);
     fs::create_dir(img.path("d")).unwrap();
     let mut files = Vec::new();
@@ -958,13 +1035,13 @@ fn a_device_and_a_directory_without_r() {
     }
     std::os::unix::fs::symlink(img.path("top"), img.path("d/link")).unwrap();
     // The directory: only the files under it.
-    let doc = json(&["--backend", "move-ext", img.path("d").to_str().unwrap()]);
+    let doc = json(&["--backend", backend(), img.path("d").to_str().unwrap()]);
     assert_eq!(doc["totals"]["files"], 2, "{doc}");
     assert_eq!(doc["totals"]["done"], 2);
     assert!(extents(&files[0].0) > 1, "top is outside d");
     // The device: everything on it (lost+found is skipped).
     let dev = img.device();
-    let doc = json(&["--backend", "move-ext", &dev]);
+    let doc = json(&["--backend", backend(), &dev]);
     assert_eq!(doc["totals"]["done"], 1, "{doc}");
     assert_eq!(doc["totals"]["nothing_to_gain"], 2);
     assert!(doc["files"]
@@ -978,7 +1055,7 @@ fn a_device_and_a_directory_without_r() {
     // The device through a link (as /dev/disk/by-uuid/... names it).
     let link = img._dir.path().join("by-uuid-link");
     std::os::unix::fs::symlink(&dev, &link).unwrap();
-    let doc = json(&["--backend", "move-ext", link.to_str().unwrap()]);
+    let doc = json(&["--backend", backend(), link.to_str().unwrap()]);
     assert_eq!(doc["totals"]["failed"], 0, "{doc}");
     assert_eq!(doc["totals"]["nothing_to_gain"], 3, "{doc}");
     assert_contents(&files);
@@ -994,6 +1071,7 @@ fn e4defrag_fails(args: &[&str]) -> String {
 
 #[test]
 fn bad_input_is_refused_clearly() {
+    require_root!();
     let img = Image::new(32);
     let p = img.path("frag");
     let content = bytes(4, 16 * BLOCK);
@@ -1019,18 +1097,20 @@ fn bad_input_is_refused_clearly() {
     // Consolidating free space chooses where files go: module only (the
     // host kernel has none); a file is no target for it.
     let mnt = img.mnt.to_str().unwrap();
-    let err = e4defrag_fails(&["--free-space", "--target-run", "1M", mnt]);
-    assert!(err.contains("needs the ext4_defrag module"), "{err}");
+    if !module() {
+        let err = e4defrag_fails(&["--free-space", "--target-run", "1M", mnt]);
+        assert!(err.contains("needs the ext4_defrag module"), "{err}");
+    }
     let err = e4defrag_fails(&["--free-space", "--target-run", "1M", ps]);
     assert!(err.contains("takes a directory"), "{err}");
 
     sh("chattr", &["+i", ps]);
-    let err = e4defrag_fails(&["--backend", "move-ext", ps]);
+    let err = e4defrag_fails(&["--backend", backend(), ps]);
     sh("chattr", &["-i", ps]);
     assert!(err.contains(ps) && err.contains("EPERM"), "{err}");
 
     sh("mount", &["-o", "remount,ro", img.mnt.to_str().unwrap()]);
-    let err = e4defrag_fails(&["--backend", "move-ext", ps]);
+    let err = e4defrag_fails(&["--backend", backend(), ps]);
     assert!(err.contains("read-only"), "{err}");
     // -c still works on a read-only mount.
     e4defrag_ok(&["-c", ps]);
@@ -1051,7 +1131,7 @@ fn bad_input_is_refused_clearly() {
     assert!(!text.contains("Verdict: no problem"), "{text}");
 
     // One bad target does not stop the others, but the exit says it.
-    let out = e4defrag(&["--backend", "move-ext", missing.to_str().unwrap(), ps]);
+    let out = e4defrag(&["--backend", backend(), missing.to_str().unwrap(), ps]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(extents(&p), 1);
     assert!(n > 1);
@@ -1078,13 +1158,21 @@ fn wait_stopped(pid: u32) {
 
 #[test]
 fn a_file_that_shrinks_during_the_run() {
+    require_root!();
+    if module() {
+        // The module moves the file in one call, so there is no point
+        // between planning and moving to stop at: the kernel's side of it
+        // is test-25's truncate between two steps of a move.
+        eprintln!("skipped with the module backend: no stop point inside one call");
+        return;
+    }
     let img = Image::new(32);
     let p = img.path("frag");
     let content = bytes(5, 200 * BLOCK);
     write_fragmented(&p, &content);
     // Stop after planning the move, shrink the file, go on.
-    let child = Command::new(env!("CARGO_BIN_EXE_e4defrag"))
-        .args(["--backend", "move-ext", p.to_str().unwrap()])
+    let child = Command::new(tool())
+        .args(["--backend", backend(), p.to_str().unwrap()])
         .env("E4DEFRAG_TEST_STOP_BEFORE", &p)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1110,7 +1198,7 @@ fn a_file_that_shrinks_during_the_run() {
 
 /// e4defrag with standard output going to `stdout`; returns its stderr.
 fn e4defrag_to(stdout: Stdio, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_e4defrag"))
+    let out = Command::new(tool())
         .args(args)
         .stdin(Stdio::null())
         .stdout(stdout)
@@ -1122,6 +1210,7 @@ fn e4defrag_to(stdout: Stdio, args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn output_errors_never_stop_a_run() {
+    require_root!();
     let img = Image::new(64);
     fs::create_dir(img.path("d")).unwrap();
     let mut files = Vec::new();
@@ -1140,7 +1229,7 @@ fn output_errors_never_stop_a_run() {
     // A pipe nobody reads (`| head` after it quit): every write fails.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let mut args = vec!["-v", "--backend", "move-ext"];
+    let mut args = vec!["-v", "--backend", backend()];
     args.extend(&half);
     let (code, err) = e4defrag_to(Stdio::from(writer), &args);
     assert_eq!(code, Some(1), "{err}");
@@ -1148,7 +1237,7 @@ fn output_errors_never_stop_a_run() {
     assert!(err.contains("3 files: 3 done"), "summary lost: {err}");
     // A full disk behind standard output.
     let full = OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let (code, err) = e4defrag_to(Stdio::from(full), &["-v", "--backend", "move-ext", d]);
+    let (code, err) = e4defrag_to(Stdio::from(full), &["-v", "--backend", backend(), d]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("no storage space"), "{err}");
     assert!(err.contains("6 files: 3 done, 3 nothing to gain"), "{err}");
@@ -1165,6 +1254,7 @@ fn output_errors_never_stop_a_run() {
 
 #[test]
 fn names_that_are_not_utf8_round_trip_in_json() {
+    require_root!();
     use std::os::unix::ffi::OsStrExt;
     let img = Image::new(32);
     fs::create_dir(img.path("d")).unwrap();
@@ -1186,7 +1276,7 @@ fn names_that_are_not_utf8_round_trip_in_json() {
         as_bytes(&doc["check"]["files"][0]["path"]),
         p.as_os_str().as_bytes()
     );
-    let doc = json(&["--backend", "move-ext", d]);
+    let doc = json(&["--backend", backend(), d]);
     assert_eq!(doc["totals"]["done"], 1, "{doc}");
     assert_eq!(as_bytes(&doc["files"][0]["path"]), p.as_os_str().as_bytes());
     // UTF-8 names stay plain strings.
@@ -1200,6 +1290,7 @@ fn names_that_are_not_utf8_round_trip_in_json() {
 
 #[test]
 fn inline_data_files_are_skipped_and_not_counted() {
+    require_root!();
     let img = Image::with(64, &["-O", "inline_data"]);
     let mut files = scattered_dir(&img, "boot", 40);
     // Tiny files whose data ext4 keeps in the inode.
@@ -1224,9 +1315,9 @@ fn inline_data_files_are_skipped_and_not_counted() {
     assert_eq!(doc["check"]["sets"][0]["files"], 40, "{doc}");
     let before = doc["check"]["sets"][0]["discontinuities"].as_u64().unwrap();
     for args in [
-        vec!["-r", "--backend", "move-ext", d],
-        vec!["--backend", "move-ext", d],
-        vec!["--backend", "move-ext", tiny.to_str().unwrap()],
+        vec!["-r", "--backend", backend(), d],
+        vec!["--backend", backend(), d],
+        vec!["--backend", backend(), tiny.to_str().unwrap()],
     ] {
         let doc = json(&args);
         assert_eq!(doc["totals"]["failed"], 0, "{args:?}: {doc}");
@@ -1245,7 +1336,7 @@ fn inline_data_files_are_skipped_and_not_counted() {
     let after = discontinuities(&["-r", d]);
     println!("inline_data -r: {before} -> {after}");
     assert!(after < before, "{before} -> {after}");
-    let text = e4defrag_ok(&["-v", "--backend", "move-ext", tiny.to_str().unwrap()]);
+    let text = e4defrag_ok(&["-v", "--backend", backend(), tiny.to_str().unwrap()]);
     assert!(text.contains("skipped (inline data"), "{text}");
     assert_contents(&files);
     img.fsck();
@@ -1270,6 +1361,7 @@ fn data_map(path: &Path) -> Vec<(i64, i64)> {
 
 #[test]
 fn sparse_files_in_a_set_take_only_their_blocks() {
+    require_root!();
     let img = Image::new(64);
     let mut files = scattered_dir(&img, "boot", 30);
     // 200 MiB of logical size on a 64 MiB filesystem, 3 stretches of 3
@@ -1290,7 +1382,7 @@ fn sparse_files_in_a_set_take_only_their_blocks() {
     let d = img.path("boot");
     let d = d.to_str().unwrap();
     let before = discontinuities(&["-r", d]);
-    let doc = json(&["-r", "--backend", "move-ext", d]);
+    let doc = json(&["-r", "--backend", backend(), d]);
     assert_eq!(doc["totals"]["failed"], 0, "{doc}");
     assert_eq!(doc["totals"]["skipped"], 0, "{doc}");
     let after = discontinuities(&["-r", d]);
@@ -1314,6 +1406,7 @@ fn sparse_files_in_a_set_take_only_their_blocks() {
 
 #[test]
 fn a_set_is_not_moved_where_it_would_read_worse() {
+    require_root!();
     pin_to_cpu0();
     let img = Image::new(32);
     fs::create_dir(img.path("set")).unwrap();
@@ -1373,13 +1466,27 @@ fn a_set_is_not_moved_where_it_would_read_worse() {
     let path_order = ["-r", "--order-by", "path", d];
     let before = discontinuities(&path_order);
     assert_eq!(before, 1, "the set should have one jump");
-    // Its 60 blocks would land in about eight holes: worse. Nothing moves.
-    let doc = json(&["-r", "--order-by", "path", "--backend", "move-ext", d]);
+    // Its 60 blocks would land in about eight holes: worse. Nothing moves
+    // (with the module, only when it may not make room: --max-evacuate 0).
+    let mut args = vec!["-r", "--order-by", "path", "--backend", backend()];
+    if module() {
+        args.extend(["--max-evacuate", "0"]);
+    }
+    args.push(d);
+    let doc = json(&args);
     println!("{}", doc["sets"][0]);
     assert_eq!(doc["totals"]["moved_blocks"], 0, "{}", doc["totals"]);
     assert_eq!(doc["totals"]["nothing_to_gain"], 20, "{}", doc["totals"]);
     assert_eq!(doc["totals"]["failed"], 0);
     assert_eq!(discontinuities(&path_order), before);
     assert_contents(&files);
+    if module() {
+        // Making room (the default): fillers moved out of a region, the
+        // set packed there.
+        let text = e4defrag_ok(&["-r", "--backend", backend(), d]);
+        assert!(text.contains("room made at block"), "{text}");
+        assert_eq!(discontinuities(&["-r", d]), 0, "{text}");
+        assert_contents(&files);
+    }
     img.fsck();
 }
