@@ -29,8 +29,8 @@ mkfs.ext4 -q -F -b 4096 -N 16384 "$DEV" 64M && mount -t ext4 -o commit=1 "$DEV" 
 	{ fail powercut_mkfs "mkfs or mount failed"; exit 0; }
 sysfs=/sys/fs/ext4/$(basename "$DEV")
 
-# 1. A file of 3000 extents (a depth-1 tree) moved a page per step; the
-#    tree shrinks to the inode at the end.
+# 1. A file of about 3000 extents (a tree of depth 2) moved a page per
+#    step; the tree shrinks to the inode at the end.
 make_holey /mnt/victim 3000
 echo "== bigfile: $(extent_count /mnt/victim) extents, depth $(extent_depth /victim)"
 manifest bigfile /mnt/victim
@@ -126,8 +126,23 @@ make_holey /mnt/nospc 300
 echo 0 > "$sysfs/reserved_clusters"
 n=$(fill_fs /mnt/filler)
 data=$(filefrag -e /mnt/nospc | awk '$1 ~ /^[0-9]+:$/ { n += $6 } END { print n + 0 }')
-i=$((n / 2))
-while [ $i -lt $((n / 2 + data)) ]; do rm /mnt/filler/$i; i=$((i + 1)); done
+# runs_of START: in how many physical runs fill files START.. (as many as
+# the file has data blocks) lie. The fill follows the disk but where
+# earlier phases' files sit: from the middle on, the first window of one
+# or two runs (20 tries) is the one freed.
+runs_of() {
+	awk -v s="$1" -v n="$data" 'BEGIN { for (j = s; j < s + n; j++) print "/mnt/filler/" j }' |
+		xargs filefrag -e 2>/dev/null | awk '$1 == "0:" { sub(/\.\..*/, "", $4); print $4 }' |
+		sort -n | awk 'NR > 1 && $1 != p + 1 { r++ } { p = $1 } END { print r + 1 }'
+}
+start=$((n / 2)) tries=0
+while [ "$(runs_of $start)" -gt 2 ] && [ $tries -lt 20 ]; do
+	start=$((start + data)) tries=$((tries + 1))
+	[ $((start + data)) -le "$n" ] || start=0
+done
+echo "== nospc: fill files $start.. freed, in $(runs_of $start) runs ($tries windows skipped)"
+i=$start
+while [ $i -lt $((start + data)) ]; do rm /mnt/filler/$i; i=$((i + 1)); done
 sync
 # Exactly as many free blocks as the file has data: one more and the
 # donor's tree would get its leaf.

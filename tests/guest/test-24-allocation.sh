@@ -128,11 +128,15 @@ for round in 1 2 3 4; do
 	/usr/sbin/fallocate -l 1M /mnt/taker
 	g=$(filefrag -e /mnt/taker | awk -F'[:.]+' '/^ *[0-9]+: / { e = $5 } END { print e + 1 }')
 	sum=$(sha /mnt/gr) ext=$(extent_count /mnt/gr)
-	(i=1; while [ $i -lt 200 ]; do
+	# The loop runs while the call does (it stops at the next block once
+	# the call has returned: what it takes after that races nothing).
+	rm -f /tmp/taker.stop
+	(i=1; while [ $i -lt 200 ] && [ ! -e /tmp/taker.stop ]; do
 		/usr/sbin/fallocate -o $(((255 + i) * 4096)) -l 4096 /mnt/taker || break
 		i=$((i + 1)); done) &
 	taker=$!
 	r=$(fraggen defrag-lent /mnt/gr goal-only=$g)
+	: > /tmp/taker.stop
 	wait $taker
 	runs=$(data_runs /mnt/gr)
 	case $r in

@@ -904,8 +904,11 @@ fn holey(path: &Path, n: u64, stretch: u64) {
     }
     // A punch splits the filler's extent, and the split may need a tree
     // block: with the filesystem full, only the blocks punched before can
-    // give it, once committed (ENOSPC until then: commit, try again).
-    let fd = fillers.files[0].as_raw_fd();
+    // give it, once committed (ENOSPC until then: commit, try again), or,
+    // before any (ext4's reserve of clusters set to 0), a block cut off the
+    // filler's end.
+    let filler = &fillers.files[0];
+    let fd = filler.as_raw_fd();
     let punch = |at: u64| {
         fallocate(
             fd,
@@ -914,14 +917,19 @@ fn holey(path: &Path, n: u64, stretch: u64) {
             bs as i64,
         )
     };
+    let mut len = fillers.blocks[0];
     for i in 0..holes {
-        let r = match punch(2 * i) {
-            Err(nix::errno::Errno::ENOSPC) => {
-                sync_fs(dir);
-                punch(2 * i)
+        let mut r = punch(2 * i);
+        let mut tries = 0;
+        while r == Err(nix::errno::Errno::ENOSPC) && tries < 64 {
+            if tries > 0 && len > 2 * holes {
+                len -= 1;
+                filler.set_len(len * bs).unwrap_or_else(|e| die(e));
             }
-            r => r,
-        };
+            sync_fs(dir);
+            r = punch(2 * i);
+            tries += 1;
+        }
         if let Err(e) = r {
             die(format!("punching block {} of the filler: {e}", 2 * i));
         }
