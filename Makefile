@@ -16,10 +16,10 @@ TOOL := $(TOOL_DIR)/target/release/e4defrag
 # feature).
 TEST_TOOL := $(TOOL_DIR)/target/test-hooks/release/e4defrag
 # The test drivers (fraggen, ioctlfuzz, workload): a crate of their own,
-# not part of the product, built into the tool's target directory, where
-# the tool's release build has compiled their dependencies already.
+# not part of the product, built into the test tool's target directory,
+# where that build has compiled their dependencies already.
 DRIVERS_DIR := tests/drivers
-DRIVERS := $(TOOL_DIR)/target/release
+DRIVERS := $(TOOL_DIR)/target/test-hooks/release
 # Recursively expanded: only computed once the tools are installed.
 KMAKE = $(shell . scripts/env.sh && echo $$E4D_KMAKE)
 KDIR = $(shell scripts/kernel.sh --kdir)
@@ -50,16 +50,16 @@ test-tool: deps
 	cargo build --release --locked --manifest-path $(TOOL_DIR)/Cargo.toml \
 		--features test-hooks --target-dir $(TOOL_DIR)/target/test-hooks
 
-# The host tests' binary (tests/host_ext4.rs), built with the test hooks
-# and copied to a fixed path: the guest runs it with the module backend
-# (tests/guest/test-30-tool.sh).
+# The host tests' binary (tests/host_ext4.rs), built as the test tool is
+# (release, test hooks) and copied to a fixed path: the guest runs it with
+# the module backend (tests/guest/test-30-tool.sh).
 HOST_TESTS := $(BUILD)/host_ext4
-host-tests: deps
+host-tests: test-tool
 	scripts/host-tests.sh $(TOOL_DIR) $(HOST_TESTS)
 
-drivers: tool
+drivers: test-tool
 	cargo build --release --locked --manifest-path $(DRIVERS_DIR)/Cargo.toml \
-		--target-dir $(TOOL_DIR)/target
+		--target-dir $(TOOL_DIR)/target/test-hooks
 
 initramfs: module test-tool drivers host-tests
 	scripts/initramfs.sh $(BUILD)/initramfs.cpio.gz ext4_defrag.ko $(TEST_TOOL) $(DRIVERS) \

@@ -50,7 +50,7 @@ trap 'rm -rf "$work"' EXIT
 seeds=${E4D_HOST_SEEDS:-$(seq 1 20)}
 for seed in $seeds; do
 	E4DEFRAG=$top/tools/e4defrag/target/release/e4defrag \
-	FRAGGEN=$top/tools/e4defrag/target/release/fraggen WORK=$work \
+	FRAGGEN=$top/tools/e4defrag/target/test-hooks/release/fraggen WORK=$work \
 		tests/layouts.sh "$seed" move-ext
 done | tee "$work/layouts.log" | grep -v "^E4D-RESULT: PASS"
 passed=$(grep -c "^E4D-RESULT: PASS" "$work/layouts.log" || true)

@@ -1,13 +1,15 @@
 #!/bin/bash
-# The host tests' binary (tools/e4defrag/tests/host_ext4.rs), built as
-# scripts/check-host.sh's `cargo test --features test-hooks` builds it (so
-# that the two share the build), copied to OUT, stripped: the test guest
-# runs the same tests with the module backend (tests/guest/test-30-tool.sh).
+# The host tests' binary (tools/e4defrag/tests/host_ext4.rs), built in
+# release mode beside the test tool (the test hooks, its target directory,
+# where everything but the test itself is compiled already), copied to
+# OUT, stripped: the test guest runs the same tests with the module
+# backend (tests/guest/test-30-tool.sh).
 #   scripts/host-tests.sh TOOL_DIR OUT
 set -euo pipefail
 tool_dir=$1 out=$2
-exe=$(cargo test --locked --features test-hooks --manifest-path "$tool_dir/Cargo.toml" \
-	--test host_ext4 --no-run --message-format=json |
+exe=$(cargo test --release --locked --features test-hooks --manifest-path "$tool_dir/Cargo.toml" \
+	--target-dir "$tool_dir/target/test-hooks" --test host_ext4 --no-run \
+	--message-format=json |
 	python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)

@@ -4,7 +4,8 @@
 # second vCPU takes some of the other core too, so each lane runs slower
 # than it would alone; the pair still ends sooner than one after the other):
 #   boot      the test boot (tests/guest/test-*.sh)
-#   rest      the host checks, the power-cut boot and its replay, bench-quick
+#   rest      the release tool, the host checks, the power-cut boot and its
+#             replay, bench-quick
 # Each lane's output is shown with its name in front and kept in
 # build/test/LANE.log. At the end (also on failure) a table of the phases,
 # each boot's, guest script's and replay's time, the results and the total;
@@ -64,7 +65,9 @@ build deps make --no-print-directory deps
 [ -f "$(dirname "$(scripts/kernel.sh --kdir)")/built" ] || kernel_built=yes
 build kernel make --no-print-directory kernel
 build module make --no-print-directory module
-build tools make --no-print-directory tool test-tool drivers
+# What the test boot needs; the release tool (the host checks', the
+# benchmark's) is built in the other lane.
+build tools make --no-print-directory test-tool drivers host-tests
 build initramfs make --no-print-directory initramfs
 
 # --strict: a skipped check fails (deps.sh installed all that any needs).
@@ -77,6 +80,7 @@ lane_boot() {
 		--append e4d.group=auto "${extra[@]}"
 }
 lane_rest() {
+	phase tool make --no-print-directory tool &&
 	phase check-host make --no-print-directory check-host &&
 	phase powercut "${qemu[@]}" --mode test --powercut-only --log build/qemu-powercut.log "${extra[@]}" &&
 	phase bench-quick make --no-print-directory bench-quick
