@@ -197,13 +197,17 @@ impl Fillers {
     }
 
     fn punch_at(&mut self, i: usize, at: u64, len: u64) -> u64 {
-        let r = fallocate(
+        self.try_punch(i, at, len).map_or(0, |()| len)
+    }
+
+    /// Frees `len` blocks of filler `i` from block `at`.
+    fn try_punch(&self, i: usize, at: u64, len: u64) -> nix::Result<()> {
+        fallocate(
             self.files[i].as_raw_fd(),
             FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
             (at * self.bs) as i64,
             (len * self.bs) as i64,
-        );
-        r.map_or(0, |()| len)
+        )
     }
 
     /// Frees the filler blocks that end the filesystem: `len` blocks up
@@ -907,27 +911,19 @@ fn holey(path: &Path, n: u64, stretch: u64) {
     // give it, once committed (ENOSPC until then: commit, try again), or,
     // before any (ext4's reserve of clusters set to 0), a block cut off the
     // filler's end.
-    let filler = &fillers.files[0];
-    let fd = filler.as_raw_fd();
-    let punch = |at: u64| {
-        fallocate(
-            fd,
-            FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
-            (at * bs) as i64,
-            bs as i64,
-        )
-    };
-    let mut len = fillers.blocks[0];
+    let mut filler_blocks = fillers.blocks[0];
     for i in 0..holes {
-        let mut r = punch(2 * i);
+        let mut r = fillers.try_punch(0, 2 * i, 1);
         let mut tries = 0;
         while r == Err(nix::errno::Errno::ENOSPC) && tries < 64 {
-            if tries > 0 && len > 2 * holes {
-                len -= 1;
-                filler.set_len(len * bs).unwrap_or_else(|e| die(e));
+            if tries > 0 && filler_blocks > 2 * holes {
+                filler_blocks -= 1;
+                fillers.files[0]
+                    .set_len(filler_blocks * bs)
+                    .unwrap_or_else(|e| die(e));
             }
             sync_fs(dir);
-            r = punch(2 * i);
+            r = fillers.try_punch(0, 2 * i, 1);
             tries += 1;
         }
         if let Err(e) = r {
