@@ -169,7 +169,7 @@ def powercut_boot(args, tmp, run):
         return
     try:
         run.results += powercut.replay(log, POWERCUT_DATA_MIB << 20, run.manifests,
-                                       say=lambda m: print(m, flush=True))
+                                       say=lambda m: print(m, flush=True), final=data)
     except (OSError, ValueError, subprocess.CalledProcessError) as e:
         run.results.append(("powercut_replayed", False, str(e)))
 
