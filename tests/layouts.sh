@@ -4,8 +4,15 @@
 # stock backend on two copies of the same image). POSIX sh: busybox in
 # the guest, bash on the host.
 #   layouts.sh SEED BACKEND...   BACKEND: module | move-ext
+#   layouts.sh --prepare SEED    only make the image and its records
 # Environment: E4DEFRAG, FRAGGEN (the binaries), WORK (a scratch
 # directory on a filesystem with room for two sparse images).
+# --prepare leaves $WORK/layout-SEED.img (the image), .sums (the data's
+# checksums) and .before (extents per big file) and does nothing else:
+# tests/qemu.py makes the guest's images so on the host, at native speed,
+# and hands each to the guest as two virtio disks (one per backend, their
+# writes kept apart). LAYOUT_DEVS="module:DEV move-ext:DEV" then names
+# the disks, and the records are read from $WORK: no image is made.
 # Prints one "E4D-RESULT: PASS|FAIL layout-SEED-CHECK[: why]" line per
 # check (the form the QEMU runner counts); a failure names the seed, so
 #   layouts.sh SEED BACKEND
@@ -16,11 +23,17 @@
 # discontinuities <= move-ext's; and the module places a file at a goal
 # exactly where the placement contract says (fraggen expect).
 set -u
+prepare=no
+if [ "$1" = --prepare ]; then
+	prepare=yes
+	shift
+fi
 seed=$1
 shift
 E4DEFRAG=${E4DEFRAG:-e4defrag}
 FRAGGEN=${FRAGGEN:-fraggen}
 WORK=${WORK:-/tmp}
+LAYOUT_DEVS=${LAYOUT_DEVS:-}
 name=layout-$seed
 
 pass() { echo "E4D-RESULT: PASS $name-$1"; }
@@ -30,25 +43,34 @@ backends="$*"
 set -- $($FRAGGEN params "$seed")
 bs=$1 mib=$2
 img=$WORK/layout-$seed.img
+rec=$WORK/layout-$seed
 mnt=$WORK/layout-$seed.mnt
 mkdir -p "$mnt"
-rm -f "$img"
-truncate -s "${mib}M" "$img" 2>/dev/null || dd if=/dev/zero of="$img" bs=1M count=0 seek="$mib" 2>/dev/null
 # mb_optimize_scan on, as on non-rotational disks: the allocator picks
 # groups from per-order lists, which the plan must not depend on.
 opts=nodelalloc,noinit_itable,mb_optimize_scan=1
-# mount_img IMG: loop-mount IMG on $mnt (busybox mount -o loop is not
-# reliable with extra options); umount_img undoes it.
+# mount_img IMG: mount IMG (a disk, or an image through a loop device:
+# busybox mount -o loop is not reliable with extra options) on $mnt;
+# umount_img undoes it.
 mount_img() {
-	loopdev=$(losetup -f) && losetup "$loopdev" "$1" &&
-		mount -t ext4 -o $opts "$loopdev" "$mnt"
+	loopdev=
+	if [ -b "$1" ]; then
+		mount -t ext4 -o $opts "$1" "$mnt"
+	else
+		loopdev=$(losetup -f) && losetup "$loopdev" "$1" &&
+			mount -t ext4 -o $opts "$loopdev" "$mnt"
+	fi
 }
 umount_img() {
 	umount "$mnt"
-	losetup -d "$loopdev"
+	[ -z "$loopdev" ] || losetup -d "$loopdev"
 }
-mkfs.ext4 -q -F -b "$bs" -E lazy_itable_init=1,nodiscard "$img" ||
-	{ fail mkfs "mke2fs failed"; exit 0; }
+# backend_dev B: the prepared disk of backend B, or nothing.
+backend_dev() {
+	for d in $LAYOUT_DEVS; do
+		[ "${d%%:*}" = "$1" ] && echo "${d#*:}"
+	done
+}
 # extents_of_big: "big/NAME EXTENTS" per big file; extents as ext4 counts
 # them (extent records: runs that continue each other logically and
 # physically), from e4defrag -c.
@@ -58,14 +80,30 @@ extents_of_big() {
 			awk -v f="$f" '$1 == f { split($2, a, "/"); print a[1]; exit }')"
 	done
 }
+# make_image: the seed's image and its records: the files to defragment
+# one by one (big/) and the set for -r (boot/), their sums, the big
+# files' extents.
+make_image() {
+	rm -f "$img"
+	truncate -s "${mib}M" "$img" 2>/dev/null ||
+		dd if=/dev/zero of="$img" bs=1M count=0 seek="$mib" 2>/dev/null
+	mkfs.ext4 -q -F -b "$bs" -E lazy_itable_init=1,nodiscard "$img" ||
+		{ fail mkfs "mke2fs failed"; return 1; }
+	mount_img "$img" || { fail mount "mount failed"; return 1; }
+	echo "== $($FRAGGEN build "$seed" "$mnt" 2>&1)"
+	(cd "$mnt" && find big boot -type f | sort > "$rec.files" &&
+		xargs sha256sum < "$rec.files" > "$rec.sums")
+	extents_of_big > "$rec.before"
+	umount_img
+}
 
-mount_img "$img" || { fail mount "mount failed"; exit 0; }
-echo "== $($FRAGGEN build "$seed" "$mnt" 2>&1)"
-# Files to defragment one by one, and the set for -r.
-(cd "$mnt" && find big boot -type f | sort > "$WORK/layout.files" &&
-	xargs sha256sum < "$WORK/layout.files" > "$WORK/layout.sums")
-extents_of_big > "$WORK/layout.before"
-umount_img
+if [ -n "$LAYOUT_DEVS" ]; then
+	[ -s "$rec.sums" ] && [ -s "$rec.before" ] ||
+		{ fail records "no $rec.sums or $rec.before beside the prepared disks"; exit 0; }
+else
+	make_image || exit 0
+	[ $prepare = no ] || exit 0
+fi
 # uptime_s: seconds since boot, to 10 ms; elapsed A B: B - A.
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -74,10 +112,14 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # extents and the set's discontinuities in $WORK/layout.B.*.
 run_backend() {
 	b=$1
-	# Each backend works on its own copy of the untouched image, made
-	# only now so that two copies never take room at once.
-	bimg=$WORK/layout-$seed-$b.img
-	$FRAGGEN copy "$img" "$bimg" || { fail "$b-copy" "cannot copy the image to $WORK"; return; }
+	# Each backend works on its own copy of the untouched image: its
+	# prepared disk, or a copy made only now, so that two copies never
+	# take room at once.
+	bimg=$(backend_dev "$b")
+	if [ -z "$bimg" ]; then
+		bimg=$WORK/layout-$seed-$b.img
+		$FRAGGEN copy "$img" "$bimg" || { fail "$b-copy" "cannot copy the image to $WORK"; return; }
+	fi
 	mount_img "$bimg" || { fail "$b-mount" "mount failed"; return; }
 	# Each phase is timed from a clean page cache and journal, so that it
 	# does not pay for writing back what the phase before left dirty (the
@@ -108,17 +150,17 @@ run_backend() {
 		fail "$b-set-not-worse" "discontinuities $dbefore -> $dafter"
 	fi
 	extents_of_big > "$WORK/layout.$b.after"
-	worse=$(paste -d' ' "$WORK/layout.before" "$WORK/layout.$b.after" |
+	worse=$(paste -d' ' "$rec.before" "$WORK/layout.$b.after" |
 		awk '$4 > $2 { print $1 ": " $2 " -> " $4 }')
 	[ -z "$worse" ] && pass "$b-files-not-worse" || fail "$b-files-not-worse" "$worse"
-	echo "== $b extents: $(paste -d' ' "$WORK/layout.before" "$WORK/layout.$b.after" |
+	echo "== $b extents: $(paste -d' ' "$rec.before" "$WORK/layout.$b.after" |
 		awk '{ printf "%s %s -> %s; ", $1, $2, $4 }')"
 	if [ "$b" = module ]; then
 		check_goal
 	fi
 	sync
 	echo 3 > /proc/sys/vm/drop_caches
-	if (cd "$mnt" && sha256sum -c "$WORK/layout.sums" > /dev/null 2>&1); then
+	if (cd "$mnt" && sha256sum -c "$rec.sums" > /dev/null 2>&1); then
 		pass "$b-data-intact"
 	else
 		fail "$b-data-intact" "checksums differ"
@@ -129,7 +171,7 @@ run_backend() {
 	else
 		fail "$b-e2fsck" "$(grep -v '^e2fsck\|^Pass' "$WORK/layout.fsck" | head -3)"
 	fi
-	rm -f "$bimg"
+	[ -b "$bimg" ] || rm -f "$bimg"
 }
 
 # check_goal: a file placed at a goal lands where the contract says: at

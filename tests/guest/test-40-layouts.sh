@@ -2,19 +2,31 @@
 # Property tests on seeded layouts nobody tuned the module for (see
 # tests/layouts.sh): each seed's image is defragmented once with the
 # module and once, on a copy, with the stock EXT4_IOC_MOVE_EXT path, and
-# the module must do no worse. Seeds 1-4 cover 1 KiB blocks (1), a
-# 2 GiB filesystem (2), a file of 3000-5000 extents (3) and sparse files
-# (2, 4); seed 5 (1 KiB blocks again) was dropped to keep make test short.
-# e4d.seeds=1,2,... on the kernel command line picks others.
+# the module must do no worse. The host makes the images (tests/qemu.py:
+# layouts.sh --prepare, at native speed; e4d.seeds=1,2,... on its
+# --append picks the seeds) and hands the guest two virtio disks per seed,
+# serial layout-SEED-module and layout-SEED-move-ext (QEMU keeps each
+# one's writes in an overlay of its own), and one tar of the records
+# (serial layout-records: the checksums and extents before).
 . /bin/lib.sh
 lsmod | grep -q ext4_defrag || insmod $KO
-seeds=$(cmdline_seeds "1 2 3 4")
-# The images live in RAM: a tmpfs of its own, bigger than /tmp's default
-# half of it (one image and one working copy at a time, a few hundred MiB).
+# disk_of SERIAL: the virtio disk with that serial number.
+disk_of() {
+	for s in /sys/block/vd*/serial; do
+		[ "$(cat "$s")" = "$1" ] && { d=${s%/serial}; echo "/dev/${d##*/}"; return; }
+	done
+}
+records=$(disk_of layout-records)
+if [ -z "$records" ]; then
+	fail layouts_disks "no disk with serial layout-records: tests/qemu.py makes them"
+	exit 0
+fi
 mkdir -p /tmp/layouts
-mount -t tmpfs -o size=75% tmpfs /tmp/layouts
+tar -xf "$records" -C /tmp/layouts || fail layouts_records "tar -xf $records failed"
+seeds=$(cat /tmp/layouts/seeds)
 for seed in $seeds; do
 	echo "== layout seed $seed"
-	WORK=/tmp/layouts /bin/layouts.sh "$seed" module move-ext
+	devs="module:$(disk_of "layout-$seed-module") move-ext:$(disk_of "layout-$seed-move-ext")"
+	LAYOUT_DEVS=$devs WORK=/tmp/layouts /bin/layouts.sh "$seed" module move-ext
 done
-umount /tmp/layouts
+rm -rf /tmp/layouts
