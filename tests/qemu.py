@@ -131,8 +131,13 @@ def boot(args, mode, disks, run, extra="", drives=()):
         "-nographic", "-no-reboot", "-kernel", args.kernel, "-initrd", args.initrd,
         "-append", f"console=ttyS0 quiet panic=-1 e4d.mode={mode} {extra}".strip(),
     ]
-    for disk in disks:
-        cmd += ["-drive", f"file={disk},if=virtio,format=raw"]
+    # Every disk a -device of its own, in this order: the guest's scripts
+    # name DISKS vda, vdb, ... (the PCI slots follow the command line; an
+    # if=virtio drive would be placed after the -device ones); DRIVES have
+    # serial numbers the guest finds them by.
+    for i, disk in enumerate(disks):
+        cmd += ["-drive", f"file={disk},if=none,format=raw,id=disk{i}",
+                "-device", f"virtio-blk-pci,drive=disk{i}"]
     for i, (drive, serial) in enumerate(drives):
         cmd += ["-drive", f"{drive},if=none,id=extra{i}",
                 "-device", f"virtio-blk-pci,drive=extra{i},serial={serial}"]
