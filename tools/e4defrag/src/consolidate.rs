@@ -83,6 +83,7 @@ pub fn run(
             ("too_costly", None, Some(cost), Some(limit))
         }
         makeroom::Outcome::NoRegion => ("no_region", None, None, None),
+        makeroom::Outcome::GaveUp { .. } => ("gave_up", None, None, None),
     };
     Ok(Consolidation {
         before,

@@ -363,6 +363,10 @@ fn why_no_room(outcome: Result<makeroom::Outcome, Error>) -> Option<String> {
         Ok(makeroom::Outcome::NoRegion) => "no region of that size can be cleared (blocks \
              that cannot move, or files that fit nowhere else)"
             .into(),
+        Ok(makeroom::Outcome::GaveUp { tried }) => format!(
+            "no region of that size was found that can be cleared ({tried} tried before the \
+             search reached its work limit)"
+        ),
     })
 }
 

@@ -22,7 +22,7 @@ use crate::{
     layout::Layout,
     mounts,
     placement::Run,
-    roomplan::{destinations, plan_moves, window_cost, Move, Owner, Piece},
+    roomplan::{destinations, plan_moves, window_cost, Move, Owner, Piece, Work},
     walk,
 };
 use std::{
@@ -59,6 +59,9 @@ pub enum Outcome {
     TooCostly { cost: u64, limit: u64 },
     /// No region without immovable blocks whose files fit elsewhere.
     NoRegion,
+    /// The search stopped at its work limit (`PLAN_WORK`) after trying
+    /// `tried` regions, none of which could be cleared.
+    GaveUp { tried: usize },
 }
 
 /// Regions tried, cheapest first, before giving up. The cheapest regions
@@ -67,6 +70,12 @@ pub enum Outcome {
 /// the first 64 all had a file that fit nowhere else. Trying one costs a
 /// pass over the free runs per file in it.
 const MAX_CANDIDATES: usize = 4096;
+
+/// The work one search for a region may do (`roomplan::Work`, pieces
+/// looked at): a few seconds on the host at worst, about ten under TCG.
+/// The most a search in the tests needed to find its region was 14
+/// million (a seeded layout of test-40; test-70's crowded disk: 203).
+const PLAN_WORK: u64 = 50_000_000;
 
 /// What room is wanted.
 #[derive(Clone, Copy, Debug)]
@@ -189,16 +198,55 @@ impl Survey {
 
     /// Whether one of the cheapest windows of `len` blocks can be cleared
     /// moving at most `budget` blocks of other files.
+    /// (A size whose search runs out of work counts as not clearable.)
     fn clearable(&self, len: u64, budget: u64) -> bool {
+        let mut work = Work::new(PLAN_WORK);
         self.candidates(len, 0)
             .iter()
             .take_while(|&&(cost, _, _)| cost <= budget)
             .take(PROBES_PER_SIZE)
             .any(|&(_, _, start)| {
                 let region = Run { start, len };
-                plan_moves(&self.pieces, &self.owners, &self.free, region)
+                plan_moves(&self.pieces, &self.owners, &self.free, region, &mut work)
                     .is_some_and(|moves| self.room(region, &moves).moved_blocks <= budget)
             })
+    }
+
+    /// The region of `want.blocks` to clear, the cheapest whose files fit
+    /// elsewhere, and its moves; or why there is none.
+    fn choose(&self, want: Want, work: &mut Work) -> Result<(Run, Vec<Move>, Room), Outcome> {
+        let candidates = self.candidates(want.blocks, want.near);
+        let Some(&(cheapest, _, _)) = candidates.first() else {
+            return Err(Outcome::NoRegion);
+        };
+        if cheapest > want.limit {
+            return Err(Outcome::TooCostly {
+                cost: cheapest,
+                limit: want.limit,
+            });
+        }
+        for (tried, &(cost, _, start)) in candidates.iter().take(MAX_CANDIDATES).enumerate() {
+            if cost > want.limit {
+                break;
+            }
+            let region = Run {
+                start,
+                len: want.blocks,
+            };
+            let Some(moves) = plan_moves(&self.pieces, &self.owners, &self.free, region, work)
+            else {
+                if work.spent() {
+                    return Err(Outcome::GaveUp { tried });
+                }
+                continue; // a file of the region fits nowhere else
+            };
+            let room = self.room(region, &moves);
+            if room.moved_blocks > want.limit {
+                continue; // files moved to make room for files of the region
+            }
+            return Ok((region, moves, room));
+        }
+        Err(Outcome::NoRegion)
     }
 }
 
@@ -260,36 +308,13 @@ pub fn make_largest(
 
 /// Clears the cheapest region of `want.blocks` that `survey` allows.
 fn clear(dir: &Path, dir_file: &File, survey: &Survey, want: Want) -> Result<Outcome, Error> {
-    let candidates = survey.candidates(want.blocks, want.near);
-    let Some(&(cheapest, _, _)) = candidates.first() else {
-        return Ok(Outcome::NoRegion);
+    let (region, moves, room) = match survey.choose(want, &mut Work::new(PLAN_WORK)) {
+        Ok(chosen) => chosen,
+        Err(outcome) => return Ok(outcome),
     };
-    if cheapest > want.limit {
-        return Ok(Outcome::TooCostly {
-            cost: cheapest,
-            limit: want.limit,
-        });
-    }
-    for &(cost, _, start) in candidates.iter().take(MAX_CANDIDATES) {
-        if cost > want.limit {
-            break;
-        }
-        let region = Run {
-            start,
-            len: want.blocks,
-        };
-        let Some(moves) = plan_moves(&survey.pieces, &survey.owners, &survey.free, region) else {
-            continue; // a file of the region fits nowhere else
-        };
-        let room = survey.room(region, &moves);
-        if room.moved_blocks > want.limit {
-            continue; // files moved to make room for files of the region
-        }
-        evacuate(dir, dir_file, survey, region, moves)?;
-        nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
-        return Ok(Outcome::Made(room));
-    }
-    Ok(Outcome::NoRegion)
+    evacuate(dir, dir_file, survey, region, moves)?;
+    nix::unistd::syncfs(dir_file.as_raw_fd()).map_err(Error::sys(dir, "syncfs"))?;
+    Ok(Outcome::Made(room))
 }
 
 /// The files of the filesystem that holds `dir` with their data pieces.
@@ -449,5 +474,82 @@ mod tests {
             c,
             vec![(10, 100, 0), (30, 70, 30), (30, 80, 20), (40, 90, 10)]
         );
+    }
+
+    /// A crowded disk of `n` two-block files with a free block after
+    /// each: no free run holds a file moved out, so every region of 4
+    /// blocks needs sub-windows, and none can be cleared.
+    fn crowded(n: u64) -> Survey {
+        let mut pieces = Vec::new();
+        let mut free = Vec::new();
+        for i in 0..n {
+            pieces.push(piece(3 * i, 2, Some(i as usize)));
+            pieces.push(piece(3 * i + 2, 1, None));
+            free.push(Run {
+                start: 3 * i + 2,
+                len: 1,
+            });
+        }
+        Survey {
+            block_size: 4096,
+            free,
+            owners: (0..n).map(|_| owner(2, false)).collect(),
+            pieces,
+        }
+    }
+
+    #[test]
+    fn the_search_for_a_region_ends_within_its_work() {
+        let want = Want {
+            blocks: 4,
+            near: 0,
+            limit: 1000,
+        };
+        // Small: every region is tried and found impossible.
+        let mut work = Work::new(PLAN_WORK);
+        assert_eq!(
+            crowded(50).choose(want, &mut work).unwrap_err(),
+            Outcome::NoRegion
+        );
+        assert!(!work.spent());
+        // Large: each region's sub-window search looks at every piece;
+        // 4096 regions of 20,000 pieces each would not end for minutes.
+        // The search stops at its limit, having tried some.
+        let mut work = Work::new(PLAN_WORK);
+        match crowded(20_000).choose(want, &mut work) {
+            Err(Outcome::GaveUp { tried }) => assert!(tried > 0 && tried < MAX_CANDIDATES),
+            other => panic!("expected GaveUp, got {:?}", other.map(|c| c.2)),
+        }
+        assert!(work.spent());
+    }
+
+    #[test]
+    fn the_search_still_finds_a_region() {
+        // The layout of largest_within_a_budget: moving file 0 into
+        // 20..30 frees 0..20.
+        let free = vec![
+            Run { start: 0, len: 10 },
+            Run { start: 20, len: 10 },
+            Run { start: 60, len: 5 },
+        ];
+        let mut pieces: Vec<Piece> = free.iter().map(|r| piece(r.start, r.len, None)).collect();
+        pieces.push(piece(10, 10, Some(0)));
+        pieces.push(piece(30, 30, Some(1)));
+        pieces.sort_by_key(|p| p.start);
+        let survey = Survey {
+            block_size: 4096,
+            free,
+            owners: vec![owner(10, false), owner(30, false)],
+            pieces,
+        };
+        let want = Want {
+            blocks: 20,
+            near: 0,
+            limit: 10,
+        };
+        let (region, moves, room) = survey.choose(want, &mut Work::new(PLAN_WORK)).unwrap();
+        assert_eq!(region, Run { start: 0, len: 20 });
+        assert_eq!(moves.len(), 1);
+        assert_eq!(room.moved_blocks, 10);
     }
 }

@@ -161,18 +161,58 @@ pub(crate) struct Move {
 /// Sub-regions tried for a file of the region that no free run holds.
 const MAX_SUB_WINDOWS: usize = 16;
 
+/// The work a search for a region may do, in pieces looked at. Planning
+/// one region may look for a sub-window among all pieces, and a search
+/// tries thousands of regions: on a disk of many small pieces where none
+/// works (test-40's seed 4, made on the host) the search ran for more
+/// than five minutes. Counted rather than timed, so that a layout gets
+/// the same answer on every machine.
+pub(crate) struct Work {
+    left: u64,
+}
+
+impl Work {
+    pub(crate) fn new(pieces: u64) -> Self {
+        Work { left: pieces }
+    }
+
+    /// Takes `n` from what is left; false (and nothing left) when less
+    /// than `n` was.
+    fn spend(&mut self, n: u64) -> bool {
+        let ok = self.left >= n;
+        self.left = self.left.saturating_sub(n);
+        ok
+    }
+
+    /// Whether the work is used up: the search stops.
+    pub(crate) fn spent(&self) -> bool {
+        self.left == 0
+    }
+}
+
+/// Whether `part` lies inside one of `runs` (disjoint, by start).
+fn inside(runs: &[Run], part: Run) -> bool {
+    let i = runs.partition_point(|r| r.start <= part.start);
+    i > 0 && part.end() <= runs[i - 1].end()
+}
+
 /// The moves that clear `region`: each file with data there, largest
 /// first, into the free run outside that fits it best; a file that no
 /// free run holds gets one made for it outside the region, by moving
 /// files that free runs do hold out of the cheapest window of its size
 /// (one level deep, never through the region or a window made before).
-/// `None` when some file fits nowhere even so.
+/// `None` when some file fits nowhere even so, or when `work` runs out.
+/// `free` is by start.
 pub(crate) fn plan_moves(
     pieces: &[Piece],
     owners: &[Owner],
     free: &[Run],
     region: Run,
+    work: &mut Work,
 ) -> Option<Vec<Move>> {
+    if !work.spend(pieces.len() as u64) {
+        return None;
+    }
     let movers = movers_in(pieces, owners, region);
     let mut outside = outside_runs(free, region);
     let mut busy: HashSet<usize> = movers.iter().copied().collect();
@@ -188,7 +228,7 @@ pub(crate) fn plan_moves(
             });
             continue;
         }
-        let window = sub_window(pieces, owners, &outside, &busy, &taken, need)?;
+        let window = sub_window(pieces, owners, &outside, &busy, &taken, need, work)?;
         for &(o, goal) in &window.moves {
             busy.insert(o);
             moves.push(Move {
@@ -224,6 +264,8 @@ struct SubWindow {
 /// The cheapest window of `need` blocks outside every run of `taken`
 /// whose free blocks are still in `outside` and whose files (none of
 /// `busy`, none of the set) fit into the free runs left, best fit.
+/// `outside` is by start (best fit and `remove_range` keep the order of
+/// the free runs).
 fn sub_window(
     pieces: &[Piece],
     owners: &[Owner],
@@ -231,6 +273,7 @@ fn sub_window(
     busy: &HashSet<usize>,
     taken: &[Run],
     need: u64,
+    work: &mut Work,
 ) -> Option<SubWindow> {
     let mut windows: Vec<(u64, u64, Vec<usize>)> = Vec::new(); // cost, start, files
     'start: for i in 0..pieces.len() {
@@ -246,6 +289,9 @@ fn sub_window(
             if at >= w.end() {
                 break;
             }
+            if !work.spend(1) {
+                return None;
+            }
             if p.start != at {
                 continue 'start; // something that cannot move
             }
@@ -255,10 +301,7 @@ fn sub_window(
                         start: p.start,
                         len: p.end().min(w.end()) - p.start,
                     };
-                    if !outside
-                        .iter()
-                        .any(|r| r.start <= part.start && part.end() <= r.end())
-                    {
+                    if !inside(outside, part) {
                         continue 'start; // given to another file already
                     }
                 }
@@ -413,7 +456,8 @@ pub(crate) mod tests {
             start: 100,
             len: 100,
         };
-        let moves = plan_moves(&pieces, &owners, &free, region).expect("a run can be made");
+        let moves = plan_moves(&pieces, &owners, &free, region, &mut Work::new(1000))
+            .expect("a run can be made");
         let mv = |owner, goal, commit_first| Move {
             owner,
             goal,
@@ -429,7 +473,60 @@ pub(crate) mod tests {
             piece(204, 26, Some(1)),
             piece(230, 30, None),
         ];
-        assert_eq!(plan_moves(&pieces, &owners, &free, region), None);
+        assert_eq!(
+            plan_moves(&pieces, &owners, &free, region, &mut Work::new(1000)),
+            None
+        );
+    }
+
+    #[test]
+    fn plan_moves_stops_when_its_work_runs_out() {
+        // The layout of the test above that a run can be made in, with
+        // too little work to find the sub-window for file 0.
+        let owners = [owner(50, false), owner(20, false)];
+        let pieces = [
+            piece(0, 25, None),
+            piece(100, 50, Some(0)),
+            piece(150, 50, None),
+            piece(210, 20, Some(1)),
+            piece(230, 30, None),
+        ];
+        let free = [
+            Run { start: 0, len: 25 },
+            Run {
+                start: 150,
+                len: 50,
+            },
+            Run {
+                start: 230,
+                len: 30,
+            },
+        ];
+        let region = Run {
+            start: 100,
+            len: 100,
+        };
+        let mut work = Work::new(6);
+        assert_eq!(plan_moves(&pieces, &owners, &free, region, &mut work), None);
+        assert!(work.spent());
+        let mut work = Work::new(1000);
+        assert!(plan_moves(&pieces, &owners, &free, region, &mut work).is_some());
+        assert!(!work.spent());
+    }
+
+    #[test]
+    fn inside_finds_the_run() {
+        let runs = [
+            Run { start: 10, len: 0 },
+            Run { start: 20, len: 10 },
+            Run { start: 40, len: 5 },
+        ];
+        assert!(inside(&runs, Run { start: 20, len: 10 }));
+        assert!(inside(&runs, Run { start: 25, len: 3 }));
+        assert!(!inside(&runs, Run { start: 25, len: 10 }));
+        assert!(!inside(&runs, Run { start: 5, len: 1 }));
+        assert!(!inside(&runs, Run { start: 31, len: 1 }));
+        assert!(inside(&runs, Run { start: 44, len: 1 }));
     }
 
     #[test]
