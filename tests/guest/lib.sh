@@ -141,14 +141,9 @@ extent_depth() {
 }
 
 # fill_fs DIR: fill the filesystem with one-block files DIR/0, DIR/1, ...
-# until it is full (shell built-ins only, so it is fast); prints how many.
+# until it is full; prints how many (fraggen fill).
 fill_fs() {
-	mkdir -p "$1"
-	i=0
-	while echo > "$1/$i" 2>/dev/null; do i=$((i + 1)); done
-	rm -f "$1/$i"
-	sync
-	echo "$i"
+	fraggen fill "$1"
 }
 
 # make_holey FILE NBLOCKS [STRETCH]: on a small, fresh filesystem, write
@@ -169,37 +164,14 @@ scattered() {
 	fraggen scatter "$1" "$2"
 }
 
-# crowded_set DIR: on the filesystem mounted at /mnt, with no reserved
-# clusters, fill the free space with 64-block files DIR/others/oN, delete
-# every other one, write a set of 40 files of 24 blocks (DIR/set/sN) into
-# the 64-block holes, and make every 30th remaining other file immutable:
-# no free run holds the set (for making room).
+# crowded_set DIR: on a filesystem with no reserved clusters (set so),
+# fill the free space with 64-block files DIR/others/oN, delete every
+# other one, write a set of 40 files of 24 blocks (DIR/set/sN) into the
+# 64-block holes, and make every 30th remaining other file (o1, o61, ...)
+# immutable: no free run holds the set (for making room; fraggen crowded:
+# one process, where a dd per file took about a minute under TCG).
 crowded_set() {
-	echo 0 > "/sys/fs/ext4/$(basename "$(awk '$2 == "/mnt" { print $1 }' /proc/mounts)")/reserved_clusters"
-	mkdir -p "$1/others" "$1/set"
-	i=0
-	while dd if=/dev/urandom of="$1/others/o$i" bs=4096 count=64 2>/dev/null; do
-		i=$((i + 1))
-	done
-	rm -f "$1/others/o$i"
-	sync
-	j=0
-	while [ $j -lt $i ]; do
-		rm "$1/others/o$j"
-		j=$((j + 2))
-	done
-	sync
-	j=0
-	while [ $j -lt 40 ]; do
-		dd if=/dev/urandom of="$1/set/s$j" bs=4096 count=24 conv=fsync 2>/dev/null
-		j=$((j + 1))
-	done
-	j=1
-	while [ $j -lt $i ]; do
-		chattr +i "$1/others/o$j"
-		j=$((j + 60))
-	done
-	sync
+	fraggen crowded "$1"
 }
 
 # start_recording LIST MOUNT ERRFILE: e4defrag --record LIST of MOUNT in

@@ -30,6 +30,11 @@
 //!                                followed by a filler's: about N extents
 //! fraggen scatter DIR N          N small files, each followed on disk by
 //!                                a filler, every other filler deleted
+//! fraggen fill DIR               one-block files until the disk is full;
+//!                                prints how many
+//! fraggen crowded DIR            the disk filled with 64-block files,
+//!                                every other deleted, a 40-file set in
+//!                                the holes, some immutable (making room)
 //! fraggen crowd-params SEED      block size and filesystem size (MiB) of
 //!                                the crowded layout of SEED
 //! fraggen crowd SEED MOUNTPOINT  a crowded layout: no free run holds the
@@ -60,6 +65,8 @@
 
 #[path = "fraggen/bench.rs"]
 mod bench;
+#[path = "fraggen/filled.rs"]
+mod filled;
 #[path = "fraggen/interleave.rs"]
 mod interleave;
 #[path = "common/rng.rs"]
@@ -983,6 +990,12 @@ fn main() {
         }
         Some("scatter") if args.len() == 4 => {
             interleave::scatter(Path::new(&args[2]), num(&args[3])).unwrap_or_else(|e| die(e))
+        }
+        Some("fill") if args.len() == 3 => {
+            println!("{}", filled::fill(Path::new(&args[2])).unwrap_or_else(|e| die(e)))
+        }
+        Some("crowded") if args.len() == 3 => {
+            filled::crowded(Path::new(&args[2])).unwrap_or_else(|e| die(e))
         }
         Some("defrag-lent") if args.len() == 4 => defrag_lent(Path::new(&args[2]), &args[3]),
         Some("defrag-unit") if args.len() == 4 => {
