@@ -3,10 +3,11 @@
 # other; then two lanes run side by side, one per core (alone, a guest's
 # second vCPU takes some of the other core too, so each lane runs slower
 # than it would alone; the pair still ends sooner than one after the other):
-#   boot      the test boot (tests/guest/test-*.sh of the auto group but
-#             the few the other lane runs)
-#   rest      the release tool, the host checks, the power-cut boot and its
-#             replay, a second test boot (those few scripts), bench-quick
+#   boot      the host's seeded layouts (scripts/check-layouts.sh, a step
+#             of the host checks moved here so that the lanes end
+#             together), the test boot (tests/guest/test-*.sh)
+#   rest      the release tool, the other host checks, the power-cut boot
+#             and its replay, bench-quick
 # Each lane's output is shown with its name in front and kept in
 # build/test/LANE.log. At the end (also on failure) a table of the phases,
 # each boot's, guest script's and replay's time, the results and the total;
@@ -77,27 +78,17 @@ build initramfs make --no-print-directory initramfs
 extra=("$@")
 qemu=(python3 tests/qemu.py --kernel "$(scripts/kernel.sh --kdir)/arch/x86/boot/bzImage"
 	--initrd build/initramfs.cpio.gz --strict)
-# The auto group's scripts (tests/guest/groups) in two test boots, one
-# per lane, so that the lanes end together: REST_SCRIPTS in the rest
-# lane's (after the power-cut boot), all others in the boot lane's.
-rest_scripts="23 50"
-boot_scripts=
-for n in $(awk '!/^#/ { for (i = 2; i <= NF; i++) if ($i == "auto") print $1 }' tests/guest/groups); do
-	case " $rest_scripts " in
-	*" $n "*) ;;
-	*) boot_scripts=${boot_scripts:+$boot_scripts,}$n ;;
-	esac
-done
 lane_boot() {
+	local rc=0
+	phase layouts scripts/check-layouts.sh || rc=1
 	phase test-boot "${qemu[@]}" --mode test --no-powercut --log build/qemu-test.log \
-		--append "e4d.tests=$boot_scripts" "${extra[@]}"
+		--append e4d.group=auto "${extra[@]}" || rc=1
+	return $rc
 }
 lane_rest() {
 	phase tool make --no-print-directory tool &&
-	phase check-host make --no-print-directory check-host &&
+	phase check-host env E4D_HOST_LAYOUTS=no make --no-print-directory check-host &&
 	phase powercut "${qemu[@]}" --mode test --powercut-only --log build/qemu-powercut.log "${extra[@]}" &&
-	phase test-boot-2 "${qemu[@]}" --mode test --no-powercut --log build/qemu-test-2.log \
-		--append "e4d.tests=$(echo $rest_scripts | tr ' ' ,)" "${extra[@]}" &&
 	phase bench-quick make --no-print-directory bench-quick
 }
 

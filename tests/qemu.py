@@ -226,17 +226,27 @@ def layout_drives(args, tmp, run):
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else tmp
     work = tempfile.mkdtemp(prefix="e4d-layouts-", dir=shm)
     atexit.register(shutil.rmtree, work, True)
+    if args.layouts:
+        # Images kept from a failed run: used as they are (the disks'
+        # overlays keep them unchanged).
+        for seed in seeds:
+            for kind in ("sums", "before"):
+                shutil.copy(os.path.join(args.layouts, f"layout-{seed}.{kind}"), work)
     env = dict(os.environ, WORK=work, FRAGGEN=os.path.join(TEST_BIN, "fraggen"),
                E4DEFRAG=os.path.join(TEST_BIN, "e4defrag"))
     start = time.monotonic()
     drives, made, records = [], [], ["seeds"]
     for seed in seeds:
-        r = subprocess.run(["sh", os.path.join(HERE, "layouts.sh"), "--prepare", seed],
-                           env=env, capture_output=True, text=True)
-        for line in (r.stdout + r.stderr).splitlines():
-            print(line, flush=True)
-            run.feed(line)
-        img = os.path.join(work, f"layout-{seed}.img")
+        if args.layouts:
+            img = os.path.abspath(os.path.join(args.layouts, f"layout-{seed}.img"))
+            r = subprocess.CompletedProcess([], 0 if os.path.exists(img) else 1)
+        else:
+            r = subprocess.run(["sh", os.path.join(HERE, "layouts.sh"), "--prepare", seed],
+                               env=env, capture_output=True, text=True)
+            for line in (r.stdout + r.stderr).splitlines():
+                print(line, flush=True)
+                run.feed(line)
+            img = os.path.join(work, f"layout-{seed}.img")
         if r.returncode != 0 or not os.path.exists(img):
             run.results.append((f"layout-{seed}-prepared", False,
                                 f"tests/layouts.sh --prepare {seed} failed (exit {r.returncode})"))
@@ -251,9 +261,33 @@ def layout_drives(args, tmp, run):
     tar = os.path.join(tmp, "layout-records.tar")
     subprocess.run(["tar", "-cf", tar, "-C", work] + records, check=True)
     drives.append((f"file={tar},format=raw,readonly=on", "layout-records"))
-    print(f"qemu: test-40's layouts {','.join(made)} made on the host in "
-          f"{time.monotonic() - start:.1f} s", flush=True)
+    print(f"qemu: test-40's layouts {','.join(made)} "
+          + (f"from {args.layouts}" if args.layouts else
+             f"made on the host in {time.monotonic() - start:.1f} s"), flush=True)
+    if not args.layouts:
+        run.layout_work = work
     return drives
+
+
+def keep_failed_layouts(run):
+    """The host makes test-40's images anew each run, and its allocator
+    does not make the same layout twice: keep the images of a failed run
+    (build/layout-failures/) so that it can be replayed."""
+    work = getattr(run, "layout_work", None)
+    failed = sorted({name.split("-")[1] for name, ok, _ in run.results
+                     if not ok and name.startswith("layout-")})
+    if not work or not failed:
+        return
+    keep = os.path.join(HERE, "..", "build", "layout-failures")
+    shutil.rmtree(keep, ignore_errors=True)
+    os.makedirs(keep)
+    for seed in failed:
+        for kind in ("img", "sums", "before"):
+            src = os.path.join(work, f"layout-{seed}.{kind}")
+            if os.path.exists(src):
+                subprocess.run(["cp", "--sparse=always", src, keep], check=False)
+    print(f"qemu: the images of the failed layouts {','.join(failed)} are in "
+          f"{os.path.normpath(keep)}", flush=True)
 
 
 def ran_kunit(append):
@@ -274,6 +308,10 @@ def main():
                     help="seconds per boot (the test boot took 346 s on one of "
                          "these machines and 1068 s on a slower one)")
     ap.add_argument("--disk-mib", type=int, default=256)
+    ap.add_argument("--layouts", metavar="DIR",
+                    help="test-40's images from DIR (layout-SEED.img, .sums, .before: "
+                         "what a failed run keeps in build/layout-failures/) instead of "
+                         "making them")
     which = ap.add_mutually_exclusive_group()
     which.add_argument("--no-powercut", action="store_true",
                        help="skip the power-cut boot and its replay")
@@ -310,6 +348,7 @@ def main():
             if not done:
                 why = run.crash or f"no E4D-DONE (crash or time-out after {args.timeout} s)"
                 run.results.append(("guest_finished", False, why))
+            keep_failed_layouts(run)
             # The suite runs when test-10 loads the module.
             if ran_kunit(args.append) and (run.ktap_cases == 0 or not run.ktap_suite_seen):
                 run.results.append(("kunit_reported", False,
