@@ -224,20 +224,18 @@ fn pin_to_cpu0() {
     nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
 }
 
+/// The test drivers' layout generator for interleaved writes (`fraggen
+/// interleave`, `fraggen scatter`), compiled in: the one generator the
+/// guest's scripts use too, without a process per layout.
+#[allow(dead_code)]
+#[path = "../../../tests/drivers/src/bin/fraggen/interleave.rs"]
+mod interleave;
+
 /// Writes `content` to `path` one block at a time, each followed by a
 /// block of a filler file, so that the file gets about one extent per
 /// block; the filler is deleted afterwards.
 fn write_fragmented(path: &Path, content: &[u8]) {
-    pin_to_cpu0();
-    let filler_path = path.with_extension("filler");
-    for chunk in content.chunks(BLOCK) {
-        // Opened anew for each block, as `dd conv=fsync` does: closing
-        // drops the file's preallocation, which would otherwise keep its
-        // appends together.
-        open_sync(path).write_all(chunk).unwrap();
-        open_sync(&filler_path).write_all(&[0xaa; BLOCK]).unwrap();
-    }
-    fs::remove_file(filler_path).unwrap();
+    interleave::interleave(path, content).unwrap();
 }
 
 fn sync_and_drop_caches() {
@@ -299,32 +297,21 @@ fn discontinuities(args: &[&str]) -> u64 {
         .unwrap()
 }
 
-/// A directory of `n` small files (1-3 blocks, by index), each followed on
-/// disk by a filler file; every other filler is deleted, so the files are
-/// scattered between fillers and holes. Returns the files' contents.
+/// A directory of `n` small files `f0`, `f1`, ... (1-3 blocks less 100
+/// bytes, by index), each followed on disk by a filler file; every other
+/// filler is deleted, so the files are scattered between fillers and
+/// holes. Returns the files' contents, in the order they were written.
 fn scattered_dir(img: &Image, name: &str, n: usize) -> Vec<(PathBuf, Vec<u8>)> {
-    pin_to_cpu0();
     let dir = img.path(name);
-    let fill = img.path(&format!("{name}.fill"));
-    fs::create_dir(&dir).unwrap();
-    fs::create_dir(&fill).unwrap();
-    let mut files = Vec::new();
-    for i in 0..n {
-        let p = dir.join(format!("f{i:04}"));
-        let content = bytes(i as u64 + 7, BLOCK * (1 + i % 3) - 100);
-        // O_SYNC: allocated now, in this order.
-        open_sync(&p).write_all(&content).unwrap();
-        open_sync(&fill.join(format!("g{i:04}")))
-            .write_all(&bytes(i as u64, 2 * BLOCK))
-            .unwrap();
-        files.push((p, content));
-    }
-    nix::unistd::sync();
-    for i in (0..n).step_by(2) {
-        fs::remove_file(fill.join(format!("g{i:04}"))).unwrap();
-    }
-    nix::unistd::sync();
-    files
+    interleave::scatter(&dir, n as u64).unwrap();
+    (0..n)
+        .map(|i| {
+            let p = dir.join(format!("f{i}"));
+            let content = fs::read(&p).unwrap();
+            assert_eq!(content.len(), BLOCK * (1 + i % 3) - 100);
+            (p, content)
+        })
+        .collect()
 }
 
 fn assert_contents(files: &[(PathBuf, Vec<u8>)]) {

@@ -986,7 +986,8 @@ fn main() {
             args.get(4).map_or(0, |s| num(s)),
         ),
         Some("interleave") if args.len() == 4 => {
-            interleave::interleave(Path::new(&args[2]), num(&args[3])).unwrap_or_else(|e| die(e))
+            interleave::interleave_random(Path::new(&args[2]), num(&args[3]))
+                .unwrap_or_else(|e| die(e))
         }
         Some("scatter") if args.len() == 4 => {
             interleave::scatter(Path::new(&args[2]), num(&args[3])).unwrap_or_else(|e| die(e))
@@ -1033,7 +1034,7 @@ fn main() {
             "usage: fraggen params SEED | build SEED MNT | copy SRC DST | expect FILE GOAL \
              | defrag-lent FILE tmpfile|tmpfile-data|tmpfile-prealloc|PATH|none
              | defrag-unit FILE N | donor-race LONG OTHER WHAT | defrag-by-handle FILE | defrag-then-fsync FILE | stretches FILE N | holey FILE N [STRETCH] | interleave FILE N \
-             | scatter DIR N \
+             | scatter DIR N | fill DIR | crowded DIR \
              | crowd-params SEED | crowd SEED MNT \
              | bench SEED MNT FILES BIGS BIG_MIB LIST | fragfile FILE EXTENTS BLOCKS \
              | blockmap MNT LIST",

@@ -3,10 +3,12 @@
 //! * `fraggen interleave FILE N`: FILE written one 4 KiB block at a time,
 //!   each block synced and followed by a synced block of a filler file
 //!   that is deleted at the end, so that FILE gets about one extent per
-//!   block (the guest scripts' `make_fragmented`);
+//!   block (the guest scripts' `make_fragmented`; the host tests compile
+//!   this file in for their `write_fragmented`, with their own bytes);
 //! * `fraggen scatter DIR N`: N small files `DIR/fI` (1 to 3 blocks, less
 //!   100 bytes), each followed on disk by a two-block filler
-//!   `DIR.fill/gI`; every other filler is deleted afterwards (`scattered`).
+//!   `DIR.fill/gI`; every other filler is deleted afterwards (`scattered`,
+//!   and the host tests' `scattered_dir`).
 //!
 //! What the scripts did with a `dd` and a `taskset` per write, in one
 //! process: under TCG the process starts cost more than the writes. The
@@ -90,14 +92,20 @@ fn random(len: usize) -> Result<Vec<u8>, String> {
     Ok(data)
 }
 
-pub fn interleave(path: &Path, n: u64) -> Result<(), String> {
+/// `n` random blocks into `path`, interleaved.
+pub fn interleave_random(path: &Path, n: u64) -> Result<(), String> {
+    interleave(path, &random(n as usize * BLOCK)?)
+}
+
+/// `data` into `path`, one block at a time, each followed by a filler's
+/// block (`data` may end in a partial block).
+pub fn interleave(path: &Path, data: &[u8]) -> Result<(), String> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     pin_to_cpu0().map_err(|e| format!("sched_setaffinity: {e}"))?;
     let _knob = StreamReq::raise(dir)?;
-    let data = random(n as usize * BLOCK)?;
     let filler = with_suffix(path, ".filler");
     let zero = [0u8; BLOCK];
     for (i, block) in data.chunks(BLOCK).enumerate() {
