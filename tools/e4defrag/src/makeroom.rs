@@ -441,10 +441,9 @@ mod tests {
     use super::*;
     use crate::roomplan::tests::{owner, piece};
 
-    #[test]
-    fn largest_within_a_budget() {
-        // free 0..10, file 0 (10 blocks) 10..20, free 20..30, file 1 (30
-        // blocks) 30..60, free 60..65: 25 blocks free, largest run 10.
+    /// free 0..10, file 0 (10 blocks) 10..20, free 20..30, file 1 (30
+    /// blocks) 30..60, free 60..65: 25 blocks free, largest run 10.
+    fn two_files() -> Survey {
         let free = vec![
             Run { start: 0, len: 10 },
             Run { start: 20, len: 10 },
@@ -454,12 +453,17 @@ mod tests {
         pieces.push(piece(10, 10, Some(0)));
         pieces.push(piece(30, 30, Some(1)));
         pieces.sort_by_key(|p| p.start);
-        let survey = Survey {
+        Survey {
             block_size: 4096,
             free,
             owners: vec![owner(10, false), owner(30, false)],
             pieces,
-        };
+        }
+    }
+
+    #[test]
+    fn largest_within_a_budget() {
+        let survey = two_files();
         // Moving file 0 into 20..30 frees 0..20. A larger window would
         // have to hold file 0 and leave no free run outside for it.
         assert_eq!(survey.largest_within(10), 20);
@@ -525,23 +529,8 @@ mod tests {
 
     #[test]
     fn the_search_still_finds_a_region() {
-        // The layout of largest_within_a_budget: moving file 0 into
-        // 20..30 frees 0..20.
-        let free = vec![
-            Run { start: 0, len: 10 },
-            Run { start: 20, len: 10 },
-            Run { start: 60, len: 5 },
-        ];
-        let mut pieces: Vec<Piece> = free.iter().map(|r| piece(r.start, r.len, None)).collect();
-        pieces.push(piece(10, 10, Some(0)));
-        pieces.push(piece(30, 30, Some(1)));
-        pieces.sort_by_key(|p| p.start);
-        let survey = Survey {
-            block_size: 4096,
-            free,
-            owners: vec![owner(10, false), owner(30, false)],
-            pieces,
-        };
+        // Moving file 0 into 20..30 frees 0..20.
+        let survey = two_files();
         let want = Want {
             blocks: 20,
             near: 0,

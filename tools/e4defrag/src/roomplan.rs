@@ -428,11 +428,11 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn plan_moves_makes_a_run_for_a_file_no_free_run_holds() {
-        // Region 100..200: file 0 (50 blocks) and free space. Outside:
-        // free 0..25, file 1 (20 blocks) at 210..230, free 230..260. No
-        // free run holds file 0; moving file 1 into 0..25 frees 210..260.
+    /// Region 100..200: file 0 (50 blocks) and free space. Outside: free
+    /// 0..25, file 1 (20 blocks) at 210..230, free 230..260. No free run
+    /// holds file 0; moving file 1 into 0..25 frees 210..260. Returns
+    /// (owners, pieces, free, region).
+    fn one_sub_window() -> ([Owner; 2], [Piece; 5], [Run; 3], Run) {
         let owners = [owner(50, false), owner(20, false)];
         let pieces = [
             piece(0, 25, None),
@@ -456,6 +456,12 @@ pub(crate) mod tests {
             start: 100,
             len: 100,
         };
+        (owners, pieces, free, region)
+    }
+
+    #[test]
+    fn plan_moves_makes_a_run_for_a_file_no_free_run_holds() {
+        let (owners, pieces, free, region) = one_sub_window();
         let moves = plan_moves(&pieces, &owners, &free, region, &mut Work::new(1000))
             .expect("a run can be made");
         let mv = |owner, goal, commit_first| Move {
@@ -481,31 +487,8 @@ pub(crate) mod tests {
 
     #[test]
     fn plan_moves_stops_when_its_work_runs_out() {
-        // The layout of the test above that a run can be made in, with
-        // too little work to find the sub-window for file 0.
-        let owners = [owner(50, false), owner(20, false)];
-        let pieces = [
-            piece(0, 25, None),
-            piece(100, 50, Some(0)),
-            piece(150, 50, None),
-            piece(210, 20, Some(1)),
-            piece(230, 30, None),
-        ];
-        let free = [
-            Run { start: 0, len: 25 },
-            Run {
-                start: 150,
-                len: 50,
-            },
-            Run {
-                start: 230,
-                len: 30,
-            },
-        ];
-        let region = Run {
-            start: 100,
-            len: 100,
-        };
+        // Too little work to find the sub-window for file 0.
+        let (owners, pieces, free, region) = one_sub_window();
         let mut work = Work::new(6);
         assert_eq!(plan_moves(&pieces, &owners, &free, region, &mut work), None);
         assert!(work.spent());

@@ -16,12 +16,11 @@
 use std::{
     fs::{self, File},
     io::{ErrorKind, Write},
-    os::unix::fs::MetadataExt,
     path::Path,
     process::Command,
 };
 
-use crate::rng::Rng;
+use crate::{interleave::ext4_knob, rng::Rng};
 
 const BLOCK: usize = 4096;
 
@@ -95,18 +94,7 @@ fn write_blocks(path: &Path, rng: &mut Rng, blocks: usize, sync: bool) -> Result
 /// `reserved_clusters` of the ext4 holding `dir` set to 0, so that the
 /// fill takes every block.
 fn no_reserved_clusters(dir: &Path) -> Result<(), String> {
-    let dev = fs::metadata(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .dev();
-    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
-    let link = fs::read_link(format!("/sys/dev/block/{major}:{minor}"))
-        .map_err(|e| format!("the block device {major}:{minor}: {e}"))?;
-    let name = link
-        .file_name()
-        .ok_or_else(|| format!("the block device {major}:{minor} has no name"))?;
-    let knob = Path::new("/sys/fs/ext4")
-        .join(name)
-        .join("reserved_clusters");
+    let knob = ext4_knob(dir, "reserved_clusters")?;
     fs::write(&knob, "0").map_err(|e| format!("{}: {e}", knob.display()))
 }
 

@@ -32,18 +32,23 @@ struct StreamReq {
     old: String,
 }
 
+/// `/sys/fs/ext4/DEV/KNOB` of the ext4 holding `path`.
+pub fn ext4_knob(path: &Path, knob: &str) -> Result<PathBuf, String> {
+    let dev = fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .dev();
+    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
+    let link = fs::read_link(format!("/sys/dev/block/{major}:{minor}"))
+        .map_err(|e| format!("the block device {major}:{minor}: {e}"))?;
+    let name = link
+        .file_name()
+        .ok_or_else(|| format!("the block device {major}:{minor} has no name"))?;
+    Ok(Path::new("/sys/fs/ext4").join(name).join(knob))
+}
+
 impl StreamReq {
     fn raise(dir: &Path) -> Result<StreamReq, String> {
-        let dev = fs::metadata(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .dev();
-        let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
-        let link = fs::read_link(format!("/sys/dev/block/{major}:{minor}"))
-            .map_err(|e| format!("the block device {major}:{minor}: {e}"))?;
-        let name = link
-            .file_name()
-            .ok_or_else(|| format!("the block device {major}:{minor} has no name"))?;
-        let knob = Path::new("/sys/fs/ext4").join(name).join("mb_stream_req");
+        let knob = ext4_knob(dir, "mb_stream_req")?;
         let old = fs::read_to_string(&knob).map_err(|e| format!("{}: {e}", knob.display()))?;
         fs::write(&knob, "1000000").map_err(|e| format!("{}: {e}", knob.display()))?;
         Ok(StreamReq {
