@@ -1,9 +1,9 @@
 #!/bin/bash
 # The host's seeded layouts (tests/layouts.sh) with the stock backend,
 # seeds 1-20 (E4D_HOST_SEEDS="1 2 3" picks others): a step of
-# scripts/check-host.sh (E4D_HOST_LAYOUTS=no skips it there), on its own
-# for a quick loop. Environment: E4DEFRAG (default: the test tool;
-# check-host passes the release tool).
+# scripts/check-host.sh, and on its own for a quick loop.
+# Environment: E4DEFRAG (default: the test tool; check-host passes the
+# release tool).
 #   scripts/check-layouts.sh
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -26,7 +26,6 @@ or a mark.
 
 import hashlib
 import os
-import shutil
 import struct
 import subprocess
 import tempfile

@@ -221,51 +221,48 @@ def layout_drives(args, tmp, run):
     disk. Returns their (-drive options, serial number)."""
     m = re.search(r"(?:^| )e4d\.seeds=(\S*)", args.append)
     seeds = (m.group(1) if m else LAYOUT_SEEDS).split(",")
-    # On tmpfs (removed at exit), where the generator's fsyncs do not
-    # reach the host's disk: twice as fast.
-    shm = "/dev/shm" if os.path.isdir("/dev/shm") else tmp
-    work = tempfile.mkdtemp(prefix="e4d-layouts-", dir=shm)
-    atexit.register(shutil.rmtree, work, True)
     if args.layouts:
-        # Images kept from a failed run: used as they are (the disks'
+        # Images kept from a failed run, used where they are (the disks'
         # overlays keep them unchanged).
-        for seed in seeds:
-            for kind in ("sums", "before"):
-                shutil.copy(os.path.join(args.layouts, f"layout-{seed}.{kind}"), work)
+        work = os.path.abspath(args.layouts)
+    else:
+        # On tmpfs (removed at exit), where the generator's fsyncs do not
+        # reach the host's disk: twice as fast.
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else tmp
+        work = tempfile.mkdtemp(prefix="e4d-layouts-", dir=shm)
+        atexit.register(shutil.rmtree, work, True)
+        run.layout_work = work
     env = dict(os.environ, WORK=work, FRAGGEN=os.path.join(TEST_BIN, "fraggen"),
                E4DEFRAG=os.path.join(TEST_BIN, "e4defrag"))
     start = time.monotonic()
-    drives, made, records = [], [], ["seeds"]
+    drives, made, records = [], [], []
     for seed in seeds:
-        if args.layouts:
-            img = os.path.abspath(os.path.join(args.layouts, f"layout-{seed}.img"))
-            r = subprocess.CompletedProcess([], 0 if os.path.exists(img) else 1)
-        else:
+        rc = 0
+        if not args.layouts:
             r = subprocess.run(["sh", os.path.join(HERE, "layouts.sh"), "--prepare", seed],
                                env=env, capture_output=True, text=True)
             for line in (r.stdout + r.stderr).splitlines():
                 print(line, flush=True)
                 run.feed(line)
-            img = os.path.join(work, f"layout-{seed}.img")
-        if r.returncode != 0 or not os.path.exists(img):
+            rc = r.returncode
+        img = os.path.join(work, f"layout-{seed}.img")
+        if rc != 0 or not os.path.exists(img):
             run.results.append((f"layout-{seed}-prepared", False,
-                                f"tests/layouts.sh --prepare {seed} failed (exit {r.returncode})"))
+                                f"no {img} (tests/layouts.sh --prepare {seed}: exit {rc})"))
             continue
         made.append(seed)
         records += [f"layout-{seed}.sums", f"layout-{seed}.before"]
         for backend in ("module", "move-ext"):
             drives.append((f"file={img},format=raw,snapshot=on",
                            f"layout-{seed}-{backend}"))
-    with open(os.path.join(work, "seeds"), "w") as f:
+    with open(os.path.join(tmp, "seeds"), "w") as f:
         f.write(" ".join(made) + "\n")
     tar = os.path.join(tmp, "layout-records.tar")
-    subprocess.run(["tar", "-cf", tar, "-C", work] + records, check=True)
+    subprocess.run(["tar", "-cf", tar, "-C", tmp, "seeds", "-C", work] + records, check=True)
     drives.append((f"file={tar},format=raw,readonly=on", "layout-records"))
     print(f"qemu: test-40's layouts {','.join(made)} "
           + (f"from {args.layouts}" if args.layouts else
              f"made on the host in {time.monotonic() - start:.1f} s"), flush=True)
-    if not args.layouts:
-        run.layout_work = work
     return drives
 
 
