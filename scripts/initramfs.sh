@@ -58,11 +58,12 @@ copy_with_libs "$drivers/ioctlfuzz" /usr/sbin/ioctlfuzz
 copy_with_libs "$drivers/workload" /usr/sbin/workload
 # The host tests' binary, which test-30 runs with the module backend, and
 # the util-linux programs it calls, in a directory of their own that only
-# its PATH has: busybox lacks findmnt and setpriv, and its mount -o loop
+# its PATH has: busybox lacks findmnt, setpriv and script (a terminal for
+# the progress bar's test), and its mount -o loop
 # races for the same loop device when the tests mount in parallel.
 copy_with_libs "$host_tests" /usr/sbin/host_ext4
 mkdir -p "$root/usr/lib/util-linux/bin"
-for p in mount umount findmnt setpriv losetup; do
+for p in mount umount findmnt setpriv losetup script; do
 	copy_with_libs "$(command -v "$p" || echo "/usr/bin/$p")" "/usr/lib/util-linux/bin/$p"
 done
 install -m 755 "$top"/tests/layouts.sh "$root/bin/layouts.sh"

@@ -129,12 +129,21 @@ as_user e4defrag /mnt/users > /tmp/out 2>&1
 	pass user_defrag_without_goal || fail user_defrag_without_goal "$(cat /tmp/out)"
 
 echo "== defrag: refusals"
+# Files no run can move: failures with --strict, else skipped (exit 0,
+# the file listed with the reason and untouched).
 make_fragmented /mnt/locked 16
 chattr +i /mnt/locked
-expect_refused immutable_eperm EPERM /mnt/locked
+expect_refused immutable_strict immutable /mnt/locked --strict
+sum=$(sha /mnt/locked) ext=$(extent_count /mnt/locked)
+if e4defrag /mnt/locked > /tmp/out 2>&1 && grep -q "skipped (immutable" /tmp/out &&
+	[ "$(sha /mnt/locked)" = "$sum" ] && [ "$(extent_count /mnt/locked)" = "$ext" ]; then
+	pass immutable_skipped
+else
+	fail immutable_skipped "$(cat /tmp/out)"
+fi
 chattr -i /mnt/locked
 chattr +a /mnt/locked
-expect_refused append_only_eperm EPERM /mnt/locked
+expect_refused append_only_strict append-only /mnt/locked --strict
 chattr -a /mnt/locked
 
 echo "== defrag: holes and unwritten extents"

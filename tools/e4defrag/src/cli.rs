@@ -5,23 +5,32 @@ use std::path::PathBuf;
 
 /// ext4 goal-directed online defragmenter.
 ///
-/// e4defrag FILE...      defragment each file (a directory: each file under it)
-/// e4defrag -r DIR...    put the files under DIR physically side by side, in
-///                       the order directory walks read them or --order, for
-///                       fast reading in sequence
-/// e4defrag DEVICE...    every file of the ext4 filesystem mounted from DEVICE
-/// e4defrag -c TARGET... report fragmentation only
-/// e4defrag --free-space --target-run SIZE | --max-move SIZE DIR|DEVICE...
-///                       make a free run of SIZE, or the largest one that
-///                       moving SIZE of files can make (module only)
+///   e4defrag FILE...      defragment each file (a directory: each file under it)
+///   e4defrag -r DIR...    put the files under DIR physically side by side, in
+///                         the order directory walks read them or --order, for
+///                         fast reading in sequence
+///   e4defrag DEVICE...    every file of the ext4 filesystem mounted from DEVICE
+///   e4defrag -c TARGET... report fragmentation only
+///   e4defrag --free-space --target-run SIZE | --max-move SIZE DIR|DEVICE...
+///                         make a free run of SIZE, or the largest one that
+///                         moving SIZE of files can make (module only)
 ///
 /// Moves blocks with the ext4_defrag module's EXT4_IOC_DEFRAG when it is
 /// loaded, else with the stock kernel's EXT4_IOC_MOVE_EXT. File data and
 /// timestamps stay as they are. Exit status: 0 when every target was
-/// handled, 1 when any failed (each failure is printed with its path, errno
-/// and reason), 2 for bad usage.
+/// handled (files no run can move are skipped and listed, failures only
+/// with --strict), 1 when any failed (each failure is printed with its
+/// path, errno and reason), 2 for bad usage, 130 after SIGINT (143 after
+/// SIGTERM), once the file being moved is left whole and the summary of
+/// what was done is printed.
 #[derive(Parser, Debug)]
-#[command(version, verbatim_doc_comment)]
+// The name, not argv[0]'s path, in usage and errors.
+#[command(
+    name = "e4defrag",
+    bin_name = "e4defrag",
+    version,
+    verbatim_doc_comment
+)]
 #[command(group(clap::ArgGroup::new("free_space_goal").multiple(true)))]
 pub struct Cli {
     /// Colocate: put every regular file under each DIR close together.
@@ -67,11 +76,18 @@ pub struct Cli {
     pub record: Option<PathBuf>,
 
     /// With -c: also draw the filesystem of the first target as an SVG
-    /// grid (a row per block group), cells coloured by that target's
-    /// files, other files and metadata, and free space (needs
-    /// CAP_SYS_ADMIN for the free space).
+    /// grid of at most 64 x 32 cells, each an equal share of the disk,
+    /// coloured by what holds most of it: that target's files (fragmented
+    /// or not), other files, metadata, or free space.
     #[arg(long, value_name = "FILE.svg", requires = "check")]
     pub disk_map: Option<PathBuf>,
+
+    /// Count files that no run can move (immutable, append-only, an
+    /// active swap file, a running program, block-mapped, encrypted) as
+    /// failures: exit 1. Without it they are skipped, counted and listed,
+    /// and the exit status stays 0.
+    #[arg(long)]
+    pub strict: bool,
 
     /// Print every file, not only the ones moved or failed.
     #[arg(short, long)]
@@ -89,15 +105,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
 
-    /// Physical block to place a single file at or after (module backend,
-    /// needs CAP_SYS_ADMIN).
-    #[arg(
-        long,
-        value_name = "BLOCK",
-        default_value_t = 0,
-        conflicts_with = "colocate"
-    )]
-    pub goal: u64,
+    /// Physical block to place a single file at or after (module backend
+    /// only, needs CAP_SYS_ADMIN; without the module the run is refused).
+    #[arg(long, value_name = "BLOCK", conflicts_with = "colocate")]
+    pub goal: Option<u64>,
 
     /// Fail (ENOSPC) unless the data can start exactly at the goal.
     #[arg(long, requires = "goal")]

@@ -7,10 +7,10 @@ use crate::{
     ext4fs, fsmap,
     layout::{self, Layout, ReadOrder},
     makeroom, moveext,
+    progress::Progress,
     score::Geometry,
     setplan,
 };
-use indicatif::ProgressBar;
 use nix::{errno::Errno, fcntl::OFlag, sys::statvfs::fstatvfs};
 use std::{
     fs::{File, OpenOptions},
@@ -70,25 +70,67 @@ pub enum Status {
     Failed,
 }
 
-/// The result for one file, as printed and as put into `--json`.
-#[derive(Clone, Debug, serde::Serialize)]
+/// The result for one file, as printed and as put into `--json` (where a
+/// file that failed before anything was known of it has no counts).
+#[derive(Clone, Debug)]
 pub struct FileReport {
-    #[serde(serialize_with = "crate::output::path_json")]
     pub path: PathBuf,
     pub status: Status,
     /// Errno name on failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub errno: Option<String>,
     /// Why it failed or was skipped.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub blocks: u64,
     pub extents_before: u32,
     pub extents_after: u32,
     pub moved_blocks: u64,
     /// The region cleared for the file, when no free run held it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub room: Option<makeroom::Room>,
+    /// Skipped because no run can move it (immutable, append-only, an
+    /// active swap file, a running program, block-mapped, ...): not a
+    /// failure unless `--strict`.
+    pub cannot_move: bool,
+}
+
+impl serde::Serialize for FileReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        /// The path as `output::path_json` writes it.
+        struct PathField<'a>(&'a Path);
+        impl serde::Serialize for PathField<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                crate::output::path_json(self.0, s)
+            }
+        }
+        // Nothing was known of a file that failed with no counts (it
+        // could not be opened, say): no numbers that claim otherwise.
+        let known = self.status != Status::Failed
+            || self.blocks > 0
+            || self.extents_before > 0
+            || self.moved_blocks > 0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &PathField(&self.path))?;
+        m.serialize_entry("status", &self.status)?;
+        if let Some(e) = &self.errno {
+            m.serialize_entry("errno", e)?;
+        }
+        if let Some(r) = &self.reason {
+            m.serialize_entry("reason", r)?;
+        }
+        if known {
+            m.serialize_entry("blocks", &self.blocks)?;
+            m.serialize_entry("extents_before", &self.extents_before)?;
+            m.serialize_entry("extents_after", &self.extents_after)?;
+            m.serialize_entry("moved_blocks", &self.moved_blocks)?;
+        }
+        if let Some(room) = &self.room {
+            m.serialize_entry("room", room)?;
+        }
+        if self.cannot_move {
+            m.serialize_entry("cannot_move", &true)?;
+        }
+        m.end()
+    }
 }
 
 impl FileReport {
@@ -103,6 +145,7 @@ impl FileReport {
             extents_after: 0,
             moved_blocks: 0,
             room: None,
+            cannot_move: false,
         }
     }
 
@@ -116,7 +159,14 @@ impl FileReport {
         self.reason = Some(reason.into());
     }
 
+    /// The report of a file that failed with `e`, or that is skipped
+    /// because `e` came from what the file is (see [`why_unmovable`]).
     fn fail(mut self, e: &Error) -> Self {
+        if let Some(why) = why_unmovable(&self.path, e) {
+            self.skip(&why);
+            self.cannot_move = true;
+            return self;
+        }
         self.status = Status::Failed;
         self.errno = e.errno().map(|n| format!("{n:?}"));
         self.reason = Some(e.to_string());
@@ -124,13 +174,61 @@ impl FileReport {
     }
 }
 
+/// Why the failure `e` on `path` is no failure but what the file is: its
+/// flags forbid a move, it is an active swap file, or a running program
+/// (`ETXTBSY`). `None` for real failures.
+fn why_unmovable(path: &Path, e: &Error) -> Option<String> {
+    let errno = e.errno()?;
+    if !matches!(
+        errno,
+        Errno::EPERM | Errno::ETXTBSY | Errno::EOPNOTSUPP | Errno::EBUSY
+    ) {
+        return None;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlag::O_NOFOLLOW.bits())
+        .open(path)
+        .ok()?;
+    if let Some(why) = ext4fs::unmovable_by_flags(&file) {
+        return Some(why.into());
+    }
+    match errno {
+        Errno::ETXTBSY if is_active_swap(path) => {
+            Some("an active swap file (swapoff frees it for a move)".into())
+        }
+        Errno::ETXTBSY => Some("busy: a running program's file (ETXTBSY)".into()),
+        Errno::EBUSY => Some(format!("busy ({e}); a later run tries again")),
+        _ => None,
+    }
+}
+
+/// Whether `path` is listed in `/proc/swaps`.
+fn is_active_swap(path: &Path) -> bool {
+    let (Ok(swaps), Ok(me)) = (std::fs::read("/proc/swaps"), std::fs::canonicalize(path)) else {
+        return false;
+    };
+    swaps.split(|&b| b == b'\n').skip(1).any(|line| {
+        let name = line
+            .split(|&b| b == b' ' || b == b'\t')
+            .next()
+            .unwrap_or(b"");
+        crate::mounts::unescape_bytes(name) == me.as_os_str().as_encoded_bytes()
+    })
+}
+
 /// Opens a regular file to move its blocks (both ioctls want it
 /// read-write), without following a symlink; returns it with the block
 /// size of its filesystem (which must be ext4).
 pub fn open_rw(path: &Path) -> Result<(File, u64), Error> {
+    open_regular(path, true)
+}
+
+/// [`open_rw`], read-only when not `write` (a dry run).
+fn open_regular(path: &Path, write: bool) -> Result<(File, u64), Error> {
     let file = OpenOptions::new()
         .read(true)
-        .write(true)
+        .write(write)
         .custom_flags(OFlag::O_NOFOLLOW.bits())
         .open(path)
         .map_err(Error::io(path, "open"))?;
@@ -207,7 +305,7 @@ fn move_stretches(
     path: &Path,
     donor: &File,
     pieces: impl IntoIterator<Item = (u64, u64, u64)>,
-    progress: &ProgressBar,
+    progress: &Progress,
 ) -> Result<u64, Error> {
     let mut moved = 0;
     let meta = file.metadata().ok();
@@ -237,8 +335,15 @@ fn move_stretches(
             let n = moved_now.map_err(Error::sys(path, "EXT4_IOC_MOVE_EXT"))?;
             committed.map_err(Error::sys(path, "syncfs"))?;
             moved += n;
-            progress.inc(n);
+            progress.moved(n, bs);
             at += len;
+            if at < end && progress.stop_requested().is_some() {
+                return Err(Error::Sys {
+                    path: path.into(),
+                    op: "EXT4_IOC_MOVE_EXT",
+                    errno: Errno::EINTR,
+                });
+            }
         }
     }
     Ok(moved)
@@ -259,9 +364,8 @@ fn defrag_move_ext(
     path: &Path,
     geo: &Geometry,
     block_size: u64,
-    opts: &Options,
     report: &mut FileReport,
-    progress: &ProgressBar,
+    progress: &Progress,
 ) -> Result<(), Error> {
     let size = file.metadata().map_err(Error::io(path, "fstat"))?.size();
     let before = Layout::of(file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
@@ -284,12 +388,6 @@ fn defrag_move_ext(
         report.status = Status::NothingToGain;
         return Ok(());
     }
-    if opts.dry_run {
-        report.status = Status::DryRun;
-        report.extents_after = planned.extents();
-        report.moved_blocks = planned.blocks();
-        return Ok(());
-    }
     test_stop_point(path);
     // The donor has the same holes: each stretch at its own place.
     let same_place = before.stretches().into_iter().map(|(s, e)| (s, e, s));
@@ -299,6 +397,58 @@ fn defrag_move_ext(
     let after = Layout::of(file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
     report.extents_after = after.extents();
     report.status = Status::Done;
+    Ok(())
+}
+
+/// `--dry-run` of one file: planned from FIEMAP and GETFSMAP (see
+/// `dryrun`), at `--goal` or where the file starts; worth it when the
+/// plan has fewer extents than the file, or (with a goal) as many nearer
+/// to the goal, the rule both backends move by.
+fn dry_run_file(
+    file: &File,
+    path: &Path,
+    geo: &Geometry,
+    block_size: u64,
+    opts: &Options,
+    report: &mut FileReport,
+) -> Result<(), Error> {
+    let before = Layout::of(file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
+    report.blocks = before.blocks();
+    report.extents_before = before.extents();
+    report.extents_after = report.extents_before;
+    report.status = Status::NothingToGain;
+    if opts.goal == 0 && u64::from(before.extents()) <= geo.best_extents(before.blocks()).max(1) {
+        return Ok(());
+    }
+    let goal = match opts.goal {
+        0 => before.first_pblk().unwrap_or(0),
+        g => g,
+    };
+    let plan = crate::dryrun::plan(file, block_size, goal, &[Some(&before)])
+        .map_err(Error::sys(path, "FS_IOC_GETFSMAP"))?;
+    let Some(after) = plan.into_iter().next().flatten() else {
+        report.skip("no room for a new copy (the free space is smaller than the file)");
+        return Ok(());
+    };
+    let counter = |l: &Layout| {
+        let mut c = crate::plan::ExtentCounter::default();
+        for r in &l.runs {
+            c.push(r.lblk, r.pblk, r.len);
+        }
+        c
+    };
+    if opts.goal_only && after.first_pblk() != Some(opts.goal) {
+        return Err(Error::Sys {
+            path: path.into(),
+            op: "EXT4_IOC_DEFRAG",
+            errno: Errno::ENOSPC,
+        });
+    }
+    if crate::plan::improves(&counter(&before), &counter(&after), opts.goal) {
+        report.status = Status::DryRun;
+        report.extents_after = after.extents();
+        report.moved_blocks = after.blocks();
+    }
     Ok(())
 }
 
@@ -318,6 +468,7 @@ fn room_for_file(
     path: &Path,
     block_size: u64,
     opts: &Options,
+    progress: &Progress,
 ) -> Option<makeroom::Room> {
     if opts.goal != 0 || opts.max_evacuate <= 0.0 || opts.dry_run {
         return None;
@@ -340,7 +491,7 @@ fn room_for_file(
         Ok(makeroom::Outcome::Made(room)) => return Some(room),
         other => why_no_room(other)?,
     };
-    crate::output::warn(&format!(
+    progress.warn(&format!(
         "{}: no free run holds its {blocks} blocks; {why}; it goes into the free runs \
          there are",
         path.display()
@@ -377,14 +528,15 @@ fn defrag_module(
     opts: &Options,
     goal: u64,
     report: &mut FileReport,
-    progress: &ProgressBar,
+    progress: &Progress,
 ) -> Result<(), Error> {
-    let size = file.metadata().map_err(Error::io(path, "fstat"))?.size();
-    defrag_module_range(file, path, opts, goal, (0, 0), None, report)?;
-    progress.inc(report.blocks);
-    report.status = if opts.dry_run && report.moved_blocks > 0 {
-        Status::DryRun
-    } else if report.moved_blocks > 0 {
+    let meta = file.metadata().map_err(Error::io(path, "fstat"))?;
+    let res = defrag_module_range(file, path, opts, goal, (0, 0), None, report);
+    // Moved blocks are paced also when the move stopped part way.
+    progress.moved(report.moved_blocks, meta.blksize());
+    res?;
+    let size = meta.size();
+    report.status = if report.moved_blocks > 0 {
         Status::Done
     } else {
         Status::NothingToGain
@@ -432,11 +584,11 @@ pub fn defrag_path(
     backend: Backend,
     geo: &Geometry,
     opts: &Options,
-    progress: &ProgressBar,
+    progress: &Progress,
 ) -> FileReport {
     let mut report = FileReport::new(path);
     let res = (|| {
-        let (file, block_size) = open_rw(path)?;
+        let (file, block_size) = open_regular(path, !opts.dry_run)?;
         let meta = file.metadata().map_err(Error::io(path, "fstat"))?;
         report.blocks = meta.blocks() * 512 / block_size;
         if meta.size() == 0 {
@@ -445,6 +597,12 @@ pub fn defrag_path(
         }
         if ext4fs::has_inline_data(&file) {
             report.skip(INLINE);
+            return Ok(());
+        }
+        // Asked before a donor is made for it.
+        if let Some(why) = ext4fs::unmovable_by_flags(&file) {
+            report.skip(why);
+            report.cannot_move = true;
             return Ok(());
         }
         if opts.min_extents > 1 {
@@ -461,6 +619,9 @@ pub fn defrag_path(
                 return Ok(());
             }
         }
+        if opts.dry_run {
+            return dry_run_file(&file, path, geo, block_size, opts, &mut report);
+        }
         // A new copy must fit next to the old one: a file larger than the
         // free space is left as it is, which is no failure. The module
         // knows best (it may use the blocks reserved for root): it says
@@ -468,7 +629,7 @@ pub fn defrag_path(
         // tree needed a block during the move (what moved stays moved).
         match backend {
             Backend::Module => {
-                report.room = room_for_file(&file, path, block_size, opts);
+                report.room = room_for_file(&file, path, block_size, opts, progress);
                 let goal = report.room.as_ref().map_or(opts.goal, |r| r.start);
                 match defrag_module(&file, path, opts, goal, &mut report, progress) {
                     Err(Error::Sys {
@@ -497,7 +658,7 @@ pub fn defrag_path(
                     report.skip(&reason);
                     return Ok(());
                 }
-                defrag_move_ext(&file, path, geo, block_size, opts, &mut report, progress)
+                defrag_move_ext(&file, path, geo, block_size, &mut report, progress)
             }
         }
     })();
@@ -556,7 +717,7 @@ pub fn colocate(
     files: &[PathBuf],
     backend: Backend,
     opts: &Options,
-    progress: &ProgressBar,
+    progress: &Progress,
 ) -> Result<(Vec<FileReport>, SetReport), Error> {
     let dir_file = File::open(dir).map_err(Error::io(dir, "open"))?;
     let block_size = ext4fs::block_size(&dir_file, dir)?;
@@ -578,33 +739,32 @@ pub fn colocate(
         };
         return Ok((reports, set));
     }
-    let room = make_room(
-        dir,
-        &dir_file,
-        files,
-        &before_layouts,
-        backend,
-        opts,
-        block_size,
-    )?;
-    let colocate_with = match backend {
-        Backend::Module => colocate_module,
-        Backend::MoveExt => colocate_move_ext,
-    };
+    if opts.dry_run {
+        return dry_run_set(dir, &dir_file, files, &before_layouts, backend, block_size);
+    }
+    // Too little free space for a new copy of the set is the one thing to
+    // say (it was said after "the set goes into the free runs there are").
+    let total: u64 = before_layouts.iter().flatten().map(Layout::blocks).sum();
+    check_free_space(&dir_file, dir, total, block_size)?;
     let set = SetPlan {
         dir,
         dir_file: &dir_file,
         files,
         layouts: &before_layouts,
         block_size,
+        goal: None,
+    };
+    let room = make_room(set, backend, opts, progress)?;
+    let colocate_with = match backend {
+        Backend::Module => colocate_module,
+        Backend::MoveExt => colocate_move_ext,
+    };
+    let set = SetPlan {
         goal: room.as_ref().map(|r| r.start),
+        ..set
     };
     let (reports, start_block) = colocate_with(set, opts, progress)?;
-    let after = if opts.dry_run {
-        before
-    } else {
-        layout::read_order(layouts_of(files, block_size).iter().flatten(), block_size)
-    };
+    let after = layout::read_order(layouts_of(files, block_size).iter().flatten(), block_size);
     let set = SetReport {
         dir: dir.into(),
         backend,
@@ -617,26 +777,98 @@ pub fn colocate(
     Ok((reports, set))
 }
 
-/// Clears a region for the set when no free run holds it (module backend,
-/// `max_evacuate` > 0; see `makeroom`), saying why not when it does not.
-fn make_room(
+/// `-r --dry-run`: the set planned from FIEMAP and GETFSMAP (see
+/// `dryrun`) from where `dir` starts, as the module plans it; the set's
+/// line and the files' reports say what that plan gives.
+fn dry_run_set(
     dir: &Path,
     dir_file: &File,
     files: &[PathBuf],
     layouts: &[Option<Layout>],
     backend: Backend,
-    opts: &Options,
     block_size: u64,
+) -> Result<(Vec<FileReport>, SetReport), Error> {
+    let goal = blockmap::query(dir_file, dir, 0, block_size, blockmap::Backend::Auto)
+        .map_or(0, |m| m.pblk);
+    let refs: Vec<Option<&Layout>> = layouts.iter().map(Option::as_ref).collect();
+    let plan = crate::dryrun::plan(dir_file, block_size, goal, &refs)
+        .map_err(Error::sys(dir, "FS_IOC_GETFSMAP"))?;
+    // Files the plan has no room for stay where they are.
+    let predicted: Vec<Layout> = layouts
+        .iter()
+        .zip(&plan)
+        .filter_map(|(l, p)| p.clone().or_else(|| l.clone()))
+        .collect();
+    let before = layout::read_order(layouts.iter().flatten(), block_size);
+    let after = layout::read_order(&predicted, block_size);
+    let mut set = SetReport {
+        dir: dir.into(),
+        backend,
+        before,
+        after: before,
+        start_block: None,
+        order: None,
+        room: None,
+    };
+    if let Some(reports) = no_better(files, layouts, &predicted, block_size) {
+        return Ok((reports, set));
+    }
+    set.after = after;
+    set.start_block = plan.iter().flatten().find_map(Layout::first_pblk);
+    let reports = files
+        .iter()
+        .zip(layouts.iter().zip(&plan))
+        .map(|(p, (now, planned))| {
+            let mut r = FileReport::new(p);
+            match (now, planned) {
+                (None, _) => {
+                    r = r.fail(&Error::Refused {
+                        path: p.clone(),
+                        reason: "cannot be opened or mapped".into(),
+                    })
+                }
+                (Some(now), planned) => {
+                    r.blocks = now.blocks();
+                    r.extents_before = now.extents();
+                    r.extents_after = r.extents_before;
+                    r.status = Status::NothingToGain;
+                    if let Some(planned) = planned.as_ref().filter(|_| !now.runs.is_empty()) {
+                        r.status = Status::DryRun;
+                        r.extents_after = planned.extents();
+                        r.moved_blocks = planned.blocks();
+                    }
+                }
+            }
+            r
+        })
+        .collect();
+    Ok((reports, set))
+}
+
+/// Clears a region for the set when no free run holds it (module backend,
+/// `max_evacuate` > 0; see `makeroom`), saying why not when it does not.
+fn make_room(
+    set: SetPlan<'_>,
+    backend: Backend,
+    opts: &Options,
+    progress: &Progress,
 ) -> Result<Option<makeroom::Room>, Error> {
+    let SetPlan {
+        dir,
+        dir_file,
+        files,
+        layouts,
+        block_size,
+        goal: _,
+    } = set;
     let total: u64 = layouts.iter().flatten().map(Layout::blocks).sum();
-    // A dry run makes no room (and so reports the set's plan without it).
-    if opts.max_evacuate <= 0.0 || opts.dry_run || total == 0 {
+    if opts.max_evacuate <= 0.0 || total == 0 {
         return Ok(None);
     }
     if backend == Backend::MoveExt {
         let free = fsmap::free_runs(dir_file, block_size).unwrap_or_default();
         if !free.is_empty() && free.iter().all(|r| r.len < total) {
-            crate::output::warn(&format!(
+            progress.warn(&format!(
                 "{}: no free run holds the set's {total} blocks; making room needs the \
                  ext4_defrag module, the set goes into the free runs there are",
                 dir.display()
@@ -654,7 +886,7 @@ fn make_room(
             None => return Ok(None),
         },
     };
-    crate::output::warn(&format!(
+    progress.warn(&format!(
         "{}: no free run holds the set's {total} blocks; {why}; the set goes into the \
          free runs there are",
         dir.display()
@@ -686,7 +918,12 @@ fn no_better(
     block_size: u64,
 ) -> Option<Vec<FileReport>> {
     let before = layout::read_order(layouts.iter().flatten(), block_size);
-    if layout::read_order(predicted, block_size).better_than(&before) {
+    let extents =
+        |ls: &mut dyn Iterator<Item = &Layout>| ls.map(|l| u64::from(l.extents())).sum::<u64>();
+    // Read order alone moved a nearly packed set whole for the same jumps
+    // and split files doing so (400 -> 407 extents).
+    let no_more_extents = extents(&mut predicted.iter()) <= extents(&mut layouts.iter().flatten());
+    if no_more_extents && layout::read_order(predicted, block_size).better_than(&before) {
         return None;
     }
     Some(nothing_to_gain(files, layouts))
@@ -721,8 +958,8 @@ fn nothing_to_gain(files: &[PathBuf], layouts: &[Option<Layout>]) -> Vec<FileRep
 /// slot of it in turn.
 fn colocate_move_ext(
     set: SetPlan<'_>,
-    opts: &Options,
-    progress: &ProgressBar,
+    _opts: &Options,
+    progress: &Progress,
 ) -> Result<(Vec<FileReport>, Option<u64>), Error> {
     let SetPlan {
         dir,
@@ -749,31 +986,74 @@ fn colocate_move_ext(
     }
     check_free_space(dir_file, dir, total, block_size)?;
     let donor = moveext::donor_in(dir).map_err(Error::io(dir, "open(O_TMPFILE) donor"))?;
+    // One request for the whole set (ext4 gives a large request its
+    // largest free extents, near the directory), then each file's slot
+    // fitted inside one of the pieces that came back: a piece's end never
+    // cuts a file in two (the allocator's 160-block pieces split seven of
+    // 400 files). Where the fitting leaves too little, the donor grows by
+    // what is left, up to MAX_DONOR_GROWTHS times.
     moveext::allocate(&donor, 0, total, block_size).map_err(Error::sys(dir, "fallocate"))?;
-    let planned = Layout::of(&donor, block_size).map_err(Error::sys(dir, "FS_IOC_FIEMAP"))?;
+    let mut allocated = total;
+    let mut growths = 0;
+    let (planned, bases) = loop {
+        let planned = Layout::of(&donor, block_size).map_err(Error::sys(dir, "FS_IOC_FIEMAP"))?;
+        match fit_slots(&planned, &slots, per_page) {
+            Ok(bases) => break (planned, bases),
+            Err(short) if growths < MAX_DONOR_GROWTHS => {
+                check_free_space(dir_file, dir, short, block_size)?;
+                moveext::allocate(&donor, allocated, short, block_size)
+                    .map_err(Error::sys(dir, "fallocate"))?;
+                allocated += short;
+                growths += 1;
+            }
+            // Pieces too small for the slots: one after the other, as
+            // they come (files may be cut; the judgment below sees it).
+            Err(_) => {
+                let bases = slots
+                    .iter()
+                    .scan(0, |at, &slot| {
+                        let base = *at;
+                        *at += slot;
+                        Some(base)
+                    })
+                    .collect();
+                break (planned, bases);
+            }
+        }
+    };
     let start = planned.first_pblk();
     // Judge the set as a whole, like a file: the layout the slots give
-    // must read better than the one there is.
-    let mut base = 0;
+    // must read better than the one there is, in no more extents.
     let predicted: Vec<Layout> = layouts
         .iter()
-        .zip(&packed)
-        .filter_map(|(l, (pieces, slot))| {
+        .zip(packed.iter().zip(&bases))
+        .filter_map(|(l, ((pieces, _), &base))| {
             let in_slot: Vec<_> = pieces.iter().map(|&(s, e, at)| (s, e, base + at)).collect();
-            base += slot;
             Some(l.as_ref()?.moved_to(&in_slot, &planned))
         })
         .collect();
     if let Some(reports) = no_better(files, layouts, &predicted, block_size) {
         return Ok((reports, None));
     }
-    let mut base = 0;
-    for ((path, report), (layout, slot)) in files
+    // A file whose slot came in more pieces than the file has extents
+    // stays where it is.
+    let split: Vec<bool> = {
+        let mut p = predicted.iter();
+        layouts
+            .iter()
+            .map(|l| match l {
+                Some(l) => p.next().is_some_and(|new| new.extents() > l.extents()),
+                None => false,
+            })
+            .collect()
+    };
+    let mut handled = 0;
+    for ((path, report), (layout, (slot, &base))) in files
         .iter()
         .zip(reports.iter_mut())
-        .zip(layouts.iter().zip(&slots))
+        .zip(layouts.iter().zip(slots.iter().zip(&bases)))
     {
-        progress.set_message(path.display().to_string());
+        progress.working_on(path);
         let res = (|| -> Result<(), Error> {
             let Some(planned_layout) = layout else {
                 return Err(Error::Refused {
@@ -792,10 +1072,13 @@ fn colocate_move_ext(
                 });
                 return Ok(());
             }
-            if opts.dry_run {
-                report.status = Status::DryRun;
-                report.moved_blocks = planned_layout.blocks();
-                report.extents_after = 1;
+            if split[handled] {
+                report.status = Status::NothingToGain;
+                report.reason = Some(
+                    "its slot in the set's new blocks is in more pieces than the file has \
+                     extents; left where it is"
+                        .into(),
+                );
                 return Ok(());
             }
             let (file, _) = open_rw(path)?;
@@ -821,9 +1104,71 @@ fn colocate_move_ext(
         if let Err(e) = res {
             *report = report.clone().fail(&e);
         }
-        base += slot;
+        handled += 1;
+        if progress.stop_requested().is_some() {
+            break;
+        }
     }
+    // Files a stop request left unvisited have no report.
+    reports.truncate(handled);
     Ok((reports, start))
+}
+
+/// Times the stock backend's donor for a set may grow when its pieces,
+/// each file kept whole in one, leave too little room.
+const MAX_DONOR_GROWTHS: u32 = 4;
+
+/// Where each slot (`slots`, blocks in whole pages of `per_page`) starts
+/// in the donor laid out as `donor`: in order, each inside one piece of
+/// it (a run physically contiguous), a page-aligned start, so that no
+/// piece's end cuts a file. A slot larger than every piece is placed
+/// where the last one ended, across pieces. `Err(blocks)`: the donor is
+/// short of about that many blocks.
+pub(crate) fn fit_slots(donor: &Layout, slots: &[u64], per_page: u64) -> Result<Vec<u64>, u64> {
+    // Runs that continue each other on disk are one piece (FIEMAP reports
+    // an unwritten extent of at most 32767 blocks).
+    let mut pieces: Vec<(u64, u64)> = Vec::new();
+    let mut prev_pend = None;
+    for r in &donor.runs {
+        match pieces.last_mut() {
+            Some(last) if last.1 == r.lblk && prev_pend == Some(r.pblk) => last.1 = r.lend(),
+            _ => pieces.push((r.lblk, r.lend())),
+        }
+        prev_pend = Some(r.pend());
+    }
+    let largest = pieces.iter().map(|&(s, e)| e - s).max().unwrap_or(0);
+    let align = |b: u64| b.div_ceil(per_page) * per_page;
+    let (mut k, mut at) = (0usize, pieces.first().map_or(0, |p| p.0));
+    let mut bases = Vec::with_capacity(slots.len());
+    for (i, &slot) in slots.iter().enumerate() {
+        if slot == 0 {
+            bases.push(at);
+            continue;
+        }
+        loop {
+            at = align(at);
+            let Some(&(pstart, pend)) = pieces.get(k) else {
+                let short: u64 = slots[i..].iter().sum();
+                return Err(short);
+            };
+            at = at.max(pstart);
+            if at + slot <= pend || slot > largest {
+                bases.push(at);
+                at += slot;
+                // A slot across pieces goes on into the next ones.
+                while pieces.get(k).is_some_and(|&(_, e)| e <= at) && k + 1 < pieces.len() {
+                    k += 1;
+                }
+                break;
+            }
+            k += 1;
+        }
+    }
+    // The last slot must end inside the donor.
+    match pieces.last() {
+        Some(&(_, end)) if at <= end => Ok(bases),
+        _ => Err(at.saturating_sub(pieces.last().map_or(0, |p| p.1)).max(1)),
+    }
 }
 
 /// Plans made again, per set, when a slot was taken before its file got
@@ -839,7 +1184,7 @@ const MAX_SET_REPLANS: u32 = 3;
 fn colocate_module(
     set: SetPlan<'_>,
     opts: &Options,
-    progress: &ProgressBar,
+    progress: &Progress,
 ) -> Result<(Vec<FileReport>, Option<u64>), Error> {
     let SetPlan {
         dir,
@@ -880,7 +1225,7 @@ fn colocate_module(
     // ext4 puts the tree's blocks next to its last data, in the region,
     // where they would split the set (20 -> 2 jumps on test-70's layout
     // instead of 0).
-    let donor = if opts.dry_run || goal.is_some() {
+    let donor = if goal.is_some() {
         None
     } else {
         moveext::donor_in(dir).ok()
@@ -904,9 +1249,11 @@ fn colocate_module(
     let mut i = 0;
     while i < files.len() {
         let path = &files[i];
-        progress.set_message(path.display().to_string());
+        progress.working_on(path);
         let mut report = FileReport::new(path);
         let segments = plan[i - base].clone();
+        // Placed on its own, by a call that paced itself.
+        let mut placed_alone = segments.is_empty();
         let res = (|| -> Result<(), Error> {
             let (file, _) = open_rw(path)?;
             let now = Layout::of(&file, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))?;
@@ -923,7 +1270,7 @@ fn colocate_module(
                     opts,
                     start.unwrap_or(dir_start),
                     &mut report,
-                    &ProgressBar::hidden(),
+                    progress,
                 );
             }
             let slotted = Options {
@@ -961,15 +1308,13 @@ fn colocate_module(
             report.extents_before = now.extents();
             // One call for the whole file counted its extents after;
             // several ranges are counted again as a whole.
-            if !opts.dry_run && segments.len() > 1 {
+            if segments.len() > 1 {
                 report.extents_after = Layout::of(&file, block_size)
                     .map_err(Error::sys(path, "FS_IOC_FIEMAP"))?
                     .extents();
             }
             report.status = if moved == 0 {
                 Status::NothingToGain
-            } else if opts.dry_run {
-                Status::DryRun
             } else {
                 Status::Done
             };
@@ -991,16 +1336,10 @@ fn colocate_module(
             // Slots keep being taken: this file goes where the module
             // puts it, near its slot, like a file the plan had no room for.
             Err(e) if e.errno() == Some(Errno::ENOSPC) && !segments.is_empty() => {
+                placed_alone = true;
                 let mut report = FileReport::new(path);
                 let res = open_rw(path).and_then(|(file, _)| {
-                    defrag_module(
-                        &file,
-                        path,
-                        opts,
-                        segments[0].goal,
-                        &mut report,
-                        &ProgressBar::hidden(),
-                    )
+                    defrag_module(&file, path, opts, segments[0].goal, &mut report, progress)
                 });
                 reports.push(match res {
                     Ok(()) => report,
@@ -1010,8 +1349,58 @@ fn colocate_module(
             Ok(()) => reports.push(report),
             Err(e) => reports.push(report.fail(&e)),
         }
-        progress.inc(reports.last().map_or(0, |r| r.blocks));
+        // Slotted moves are paced after each file (a file placed on its
+        // own was paced by its move).
+        if let Some(r) = reports.last().filter(|_| !placed_alone) {
+            progress.moved(r.moved_blocks, block_size);
+        }
         i += 1;
+        if progress.stop_requested().is_some() {
+            break;
+        }
     }
     Ok((reports, start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn donor(runs: &[(u64, u64, u64)]) -> Layout {
+        Layout {
+            runs: runs
+                .iter()
+                .map(|&(lblk, pblk, len)| layout::Run {
+                    lblk,
+                    pblk,
+                    len,
+                    unwritten: true,
+                })
+                .collect(),
+            inline: false,
+        }
+    }
+
+    #[test]
+    fn slots_are_fitted_inside_pieces() {
+        // Pieces of 160 blocks: a slot that would cross a piece's end
+        // starts in the next piece instead.
+        let d = donor(&[(0, 1000, 160), (160, 5000, 160), (320, 9000, 160)]);
+        assert_eq!(
+            fit_slots(&d, &[100, 50, 20, 150], 1),
+            Ok(vec![0, 100, 160, 320])
+        );
+        // Too little room once slots are kept whole: short by the rest.
+        assert_eq!(fit_slots(&d, &[100, 100, 100, 100, 100], 1), Err(200));
+        // Runs contiguous on disk are one piece.
+        let d = donor(&[(0, 1000, 100), (100, 1100, 100)]);
+        assert_eq!(fit_slots(&d, &[150, 50], 1), Ok(vec![0, 150]));
+        // A slot larger than every piece goes across them.
+        let d = donor(&[(0, 1000, 10), (10, 2000, 10)]);
+        assert_eq!(fit_slots(&d, &[15, 5], 1), Ok(vec![0, 15]));
+        // Page-aligned starts (4 blocks a page), empty slots take no room.
+        let d = donor(&[(0, 1000, 16)]);
+        assert_eq!(fit_slots(&d, &[4, 0, 8], 4), Ok(vec![0, 4, 4]));
+        assert_eq!(fit_slots(&d, &[4, 8, 8], 4), Err(8));
+    }
 }

@@ -61,6 +61,33 @@ pub fn movable(file: &File) -> bool {
     flags(file).is_some_and(|f| f & EXTENTS_FL != 0 && f & (never | VERITY_FL | DAX_FL) == 0)
 }
 
+/// Why no run can move the blocks of `file`, as its flags tell: immutable,
+/// append-only, block-mapped (not extent-mapped), encrypted, journaled
+/// data, verity or DAX; `None` when the flags allow a move or cannot be
+/// read.
+pub fn unmovable_by_flags(file: &File) -> Option<&'static str> {
+    let f = flags(file)?;
+    Some(if f & IMMUTABLE_FL != 0 {
+        "immutable (chattr +i)"
+    } else if f & APPEND_FL != 0 {
+        "append-only (chattr +a)"
+    } else if f & INLINE_DATA_FL != 0 {
+        return None;
+    } else if f & EXTENTS_FL == 0 {
+        "block-mapped (ext3-style indirect blocks): only extent-mapped files can be moved"
+    } else if f & ENCRYPT_FL != 0 {
+        "encrypted: ext4 does not move encrypted files' blocks"
+    } else if f & JOURNAL_DATA_FL != 0 {
+        "journaled data (chattr +j): ext4 does not move such files' blocks"
+    } else if f & VERITY_FL != 0 {
+        "fs-verity: ext4 does not move such files' blocks"
+    } else if f & DAX_FL != 0 {
+        "DAX: no page cache to move the blocks through"
+    } else {
+        return None;
+    })
+}
+
 /// Checks that `file` (opened from `path`) is on ext4 and returns the
 /// filesystem's block size in bytes.
 pub fn block_size(file: &File, path: &Path) -> Result<u64, Error> {

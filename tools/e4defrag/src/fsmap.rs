@@ -63,6 +63,44 @@ pub fn free_runs(file: &impl AsRawFd, block_size: u64) -> Result<Vec<Run>, Errno
 /// [`free_runs`], and where the filesystem's last record ends (its size
 /// in blocks, metadata included).
 pub fn free_runs_and_end(file: &impl AsRawFd, block_size: u64) -> Result<(Vec<Run>, u64), Errno> {
+    let mut joiner = RunJoiner::default();
+    let mut out = Vec::new();
+    let end = space(file, block_size, |owner, run| {
+        if owner == Owner::Free {
+            out.extend(joiner.push(run));
+        }
+    })?;
+    out.extend(joiner.finish());
+    Ok((out, end))
+}
+
+/// What ext4's GETFSMAP says a run of blocks holds. ext4 has no reverse
+/// map: file data, directories and extent-tree blocks are all "unknown".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Free,
+    /// Superblocks, descriptors, bitmaps, inode tables, the journal.
+    Metadata,
+    /// In use by some inode (data, directory or extent-tree block).
+    InUse,
+}
+
+/// `FMR_OF_SPECIAL_OWNER`: `owner` is a special owner, not an inode.
+const OF_SPECIAL_OWNER: u32 = 0x10;
+/// `FMR_OWN_UNKNOWN`: ext4's owner of every block in use by an inode.
+const OWN_UNKNOWN: u64 = 2;
+
+/// Calls `each` with every run of the filesystem `file` is on (its data
+/// device), ascending, in blocks of `block_size` bytes; returns where the
+/// last record ends (the filesystem's size in blocks). ext4 reports all
+/// free space, but not every stretch in use (a flex group's groups whose
+/// blocks are all taken came back as no record at all on a full 1 TiB
+/// filesystem): a stretch between records is in use.
+pub fn space(
+    file: &impl AsRawFd,
+    block_size: u64,
+    mut each: impl FnMut(Owner, Run),
+) -> Result<u64, Errno> {
     // GETFSMAP names devices as stat() does (new_encode_dev).
     let dev = fstat(file.as_raw_fd())?.st_dev as u32;
     let mut req = Box::new(Request {
@@ -79,9 +117,9 @@ pub fn free_runs_and_end(file: &impl AsRawFd, block_size: u64) -> Result<(Vec<Ru
         length: 0,
         reserved: [0; 3],
     };
-    let mut joiner = RunJoiner::default();
-    let mut out = Vec::new();
     let mut end = 0;
+    // One past the last block a record covered.
+    let mut covered = 0;
     loop {
         req.head.count = BATCH as u32;
         req.head.entries = 0;
@@ -89,16 +127,27 @@ pub fn free_runs_and_end(file: &impl AsRawFd, block_size: u64) -> Result<(Vec<Ru
         // `count` records it announces; the kernel writes no further.
         unsafe { fs_ioc_getfsmap(file.as_raw_fd(), &mut *req) }?;
         let n = (req.head.entries as usize).min(BATCH);
-        for r in &req.recs[..n] {
-            if r.device == dev {
-                end = end.max((r.physical + r.length) / block_size);
-            }
-            if r.device == dev && r.owner == OWN_FREE {
-                let run = Run {
-                    start: r.physical / block_size,
-                    len: r.length / block_size,
+        for r in req.recs[..n].iter().filter(|r| r.device == dev) {
+            end = end.max((r.physical + r.length) / block_size);
+            let owner = match (r.owner, r.flags & OF_SPECIAL_OWNER != 0) {
+                (OWN_FREE, _) => Owner::Free,
+                (OWN_UNKNOWN, _) | (_, false) => Owner::InUse,
+                (_, true) => Owner::Metadata,
+            };
+            let run = Run {
+                start: r.physical / block_size,
+                len: r.length / block_size,
+            };
+            if run.start > covered {
+                let gap = Run {
+                    start: covered,
+                    len: run.start - covered,
                 };
-                out.extend(joiner.push(run));
+                each(Owner::InUse, gap);
+            }
+            if run.len > 0 {
+                covered = covered.max(run.end());
+                each(owner, run);
             }
         }
         match req.recs[..n].last() {
@@ -106,6 +155,5 @@ pub fn free_runs_and_end(file: &impl AsRawFd, block_size: u64) -> Result<(Vec<Ru
             _ => break,
         }
     }
-    out.extend(joiner.finish());
-    Ok((out, end))
+    Ok(end)
 }

@@ -191,30 +191,63 @@ impl ReadOrder {
 /// Measures the set of `layouts` (blocks of `block_size` bytes), read in
 /// the given order.
 pub fn read_order<'a>(layouts: impl IntoIterator<Item = &'a Layout>, block_size: u64) -> ReadOrder {
-    let mut out = ReadOrder::default();
-    let mut prev_end: Option<u64> = None;
-    let (mut lo, mut hi) = (u64::MAX, 0);
+    let mut acc = ReadOrderCounter::default();
     for layout in layouts {
+        acc.push(layout);
+    }
+    acc.finish(block_size)
+}
+
+/// [`read_order`] a file at a time, keeping no layout: `-c` of a whole
+/// filesystem in memory that does not grow with the number of files.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadOrderCounter {
+    out: ReadOrder,
+    prev_end: Option<u64>,
+    lo: u64,
+    hi: u64,
+}
+
+impl Default for ReadOrderCounter {
+    fn default() -> Self {
+        ReadOrderCounter {
+            out: ReadOrder::default(),
+            prev_end: None,
+            lo: u64::MAX,
+            hi: 0,
+        }
+    }
+}
+
+impl ReadOrderCounter {
+    /// The next file read.
+    pub fn push(&mut self, layout: &Layout) {
         if layout.runs.is_empty() {
-            continue;
+            return;
         }
-        out.files += 1;
+        self.out.files += 1;
         for r in &layout.runs {
-            if prev_end.is_some_and(|e| e != r.pblk) {
-                out.discontinuities += 1;
+            if self.prev_end.is_some_and(|e| e != r.pblk) {
+                self.out.discontinuities += 1;
             }
-            prev_end = Some(r.pend());
-            out.blocks += r.len;
-            lo = lo.min(r.pblk);
-            hi = hi.max(r.pend());
+            self.prev_end = Some(r.pend());
+            self.out.blocks += r.len;
+            self.lo = self.lo.min(r.pblk);
+            self.hi = self.hi.max(r.pend());
         }
     }
-    out.span_blocks = hi.saturating_sub(lo);
-    if out.blocks > 0 {
-        out.span_ratio = out.span_blocks as f64 / out.blocks as f64;
+
+    /// The figures of the files pushed (blocks of `block_size` bytes).
+    pub fn finish(&self, block_size: u64) -> ReadOrder {
+        let mut out = self.out;
+        out.span_blocks = self.hi.saturating_sub(self.lo);
+        if out.blocks > 0 {
+            out.span_ratio = out.span_blocks as f64 / out.blocks as f64;
+        }
+        out.modeled_hdd_read_ms =
+            crate::readtime::hdd_ms(out.discontinuities, out.blocks * block_size);
+        out
     }
-    out.modeled_hdd_read_ms = crate::readtime::hdd_ms(out.discontinuities, out.blocks * block_size);
-    out
 }
 
 #[cfg(test)]

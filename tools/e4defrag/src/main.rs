@@ -10,17 +10,18 @@ use e4defrag::{
     blockmap, consolidate, diskmap,
     engine::{self, Backend, FileReport, SetReport, Status},
     error::Error,
-    ext4fs, fsmap,
-    layout::Layout,
+    ext4fs, fsmap, interrupt,
+    layout::{self, Layout},
     makeroom,
     mounts::{self, Mount},
-    output, record,
+    output,
+    progress::Progress,
+    record,
     report::{self, Check},
     score::Geometry,
-    unattended::{self, Deadline, Pacer, ResumeState},
+    unattended::{self, Deadline, ResumeState},
     walk::{self, Target},
 };
-use indicatif::{ProgressBar, ProgressStyle};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use std::{
     fs::File,
@@ -45,13 +46,18 @@ enum Job {
         files: Vec<PathBuf>,
         order: Option<walk::OrderSummary>,
     },
+    /// `-c` of a directory or device: the tree under `root`, walked as it
+    /// is checked.
+    Tree { target: PathBuf, root: PathBuf },
 }
 
 impl Job {
+    /// The files listed up front (none for a tree walked as it goes).
     fn files(&self) -> &[PathBuf] {
         match self {
             Job::Single(p) => std::slice::from_ref(p),
             Job::Walk { files, .. } | Job::Set { files, .. } => files,
+            Job::Tree { .. } => &[],
         }
     }
 }
@@ -72,6 +78,9 @@ struct Outcome {
     totals: Totals,
     /// `--time-limit` stopped the run before its end.
     time_limit_reached: bool,
+    /// The signal that stopped the run before its end (SIGINT, SIGTERM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interrupted: Option<&'static str>,
 }
 
 #[derive(Default, serde::Serialize)]
@@ -96,7 +105,8 @@ fn plan(cli: &Cli, mounts: &[Mount], target: &Path) -> Result<(Backend, Geometry
     };
     let handle = File::open(&root).map_err(Error::io(target, "open"))?;
     let block_size = ext4fs::block_size(&handle, &root)?;
-    if !cli.check {
+    // A check and a dry run only read.
+    if !cli.check && !cli.dry_run {
         let st = fstatvfs(&handle).map_err(Error::sys(&root, "statvfs"))?;
         if st.flags().contains(FsFlags::ST_RDONLY) {
             return Err(Error::Refused {
@@ -147,6 +157,12 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                 continue;
             }
         };
+        let kind = match kind {
+            // -r DEVICE: the files of its filesystem as one set, as -r of
+            // its mount point (it was a per-file run, without a word).
+            Target::Device { mount, .. } if cli.colocate => Target::Dir(mount),
+            kind => kind,
+        };
         let job = match kind {
             // -r places the files of a tree; one file has nothing to be
             // placed next to (it fell back to a per-file run, silently).
@@ -161,10 +177,19 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                 continue;
             }
             Target::File(p) => Job::Single(p),
+            // -c walks a tree as it checks it, keeping nothing per file.
+            Target::Device { mount, .. } if cli.check => Job::Tree {
+                target: target.clone(),
+                root: mount,
+            },
+            Target::Dir(dir) if cli.check && !cli.colocate => Job::Tree {
+                target: dir.clone(),
+                root: dir,
+            },
             Target::Device { mount, .. } => {
                 let (files, errors) = walk::files_under(&mount, mounts, walk_order(cli));
                 out.files
-                    .extend(errors.iter().map(|e| FileReport::failed(&mount, e)));
+                    .extend(errors.iter().map(|e| FileReport::failed(e.path(), e)));
                 Job::Walk {
                     target: target.clone(),
                     files,
@@ -177,7 +202,7 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                     walk::files_under(&dir, mounts, walk_order(cli))
                 };
                 out.files
-                    .extend(errors.iter().map(|e| FileReport::failed(&dir, e)));
+                    .extend(errors.iter().map(|e| FileReport::failed(e.path(), e)));
                 if !cli.colocate {
                     jobs.push(Planned {
                         job: Job::Walk { target: dir, files },
@@ -211,10 +236,8 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
                             order = Some(summary);
                         }
                         Err(e) => {
-                            let e = Error::Refused {
-                                path: list.clone(),
-                                reason: format!("cannot read the order list: {e}"),
-                            };
+                            // Said as every failed call is: path, call, errno.
+                            let e = Error::io(list, "read (the order list)")(e);
                             out.files.push(FileReport::failed(list, &e));
                             continue;
                         }
@@ -232,20 +255,10 @@ fn expand(cli: &Cli, mounts: &[Mount], out: &mut Outcome) -> Vec<Planned> {
     jobs
 }
 
-/// Allocated blocks of `path` as `stat` says, for the progress bar.
-fn stat_blocks(path: &Path) -> u64 {
-    path.symlink_metadata().map_or(0, |m| m.blocks() / 8)
-}
-
-fn progress_bar(total: u64) -> ProgressBar {
-    // Hidden by indicatif itself when stderr is not a terminal.
-    let pb = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:30} {percent:>3}% {pos}/{len} blocks  {wide_msg}")
-    {
-        pb.set_style(style);
-    }
-    pb
+/// Allocated bytes of `path` as `stat` says (512-byte units, whatever
+/// the block size), for the progress bar.
+fn stat_bytes(path: &Path) -> u64 {
+    path.symlink_metadata().map_or(0, |m| m.blocks() * 512)
 }
 
 /// ", room made at ...": where a region was cleared and what it cost,
@@ -296,16 +309,18 @@ fn order_line(list: &Path, dir: &Path, o: &walk::OrderSummary) -> String {
     )
 }
 
-fn set_line(s: &SetReport) -> String {
+/// One line on what colocating a set did (with `dry_run`: would do).
+fn set_line(s: &SetReport, dry_run: bool) -> String {
     let room = s
         .room
         .as_ref()
         .map_or(String::new(), |r| room_note(r, "the set's"));
     format!(
-        "{}: {} files, read-order discontinuities {} -> {}, span {} -> {} blocks \
+        "{}: {}{}, read-order discontinuities {} -> {}, span {} -> {} blocks \
          (ratio {:.2} -> {:.2}), modeled HDD read {:.0} -> {:.0} ms{}{} ({})",
         s.dir.display(),
-        s.after.files.max(s.before.files),
+        if dry_run { "dry run: " } else { "" },
+        plural(s.after.files.max(s.before.files), "file"),
         s.before.discontinuities,
         s.after.discontinuities,
         s.before.span_blocks,
@@ -335,36 +350,51 @@ enum Context {
     Set,
 }
 
-/// Prints a file's result: failures always, the rest as `ctx` says or
-/// with -v.
-fn show(cli: &Cli, pb: &ProgressBar, r: &FileReport, ctx: Context) {
+/// Prints a file's result: failures and files no run can move always,
+/// the rest as `ctx` says or with -v.
+fn show(cli: &Cli, pb: &indicatif::ProgressBar, r: &FileReport, ctx: Context) {
     if cli.json {
         return;
     }
     let moved = r.moved_blocks > 0 && ctx == Context::Walk;
     if r.status == Status::Failed {
         pb.suspend(|| output::warn(&line(r)));
-    } else if ctx == Context::Single || cli.verbose || moved {
+    } else if ctx == Context::Single || cli.verbose || moved || r.cannot_move {
         pb.suspend(|| output::line(&line(r)));
     }
 }
 
-/// The bytes `r` moved, for the pace limit.
-fn moved_bytes(path: &Path, r: &FileReport) -> u64 {
-    let bs = std::fs::metadata(path).map_or(4096, |m| m.blksize());
-    r.moved_blocks * bs
+/// `--strict`: a file no run can move counts as a failure.
+fn settle(cli: &Cli, mut r: FileReport) -> FileReport {
+    if cli.strict && r.cannot_move {
+        r.status = Status::Failed;
+        r.reason = r
+            .reason
+            .map(|why| format!("{}: {why} (--strict)", r.path.display()));
+    }
+    r
 }
 
+/// Runs the jobs. SIGINT and SIGTERM stop it between files and between
+/// the steps of a move (what moved stays moved, whole pages): then
+/// `out.interrupted` says which signal, and the summary is printed as for
+/// a run that ended.
 fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
     let total: u64 = jobs
         .iter()
         .flat_map(|j| j.job.files())
-        .map(|p| stat_blocks(p))
+        .map(|p| stat_bytes(p))
         .sum();
-    let pb = progress_bar(total);
+    let progress = Progress::new(total, cli.max_rate.map(|r| r * 1e6));
+    let pb = progress.bar();
+    if let Err(e) = interrupt::catch() {
+        output::warn(&format!(
+            "cannot catch SIGINT ({e}): it stops the run at once"
+        ));
+    }
     let opts = engine::Options {
         dry_run: cli.dry_run,
-        goal: cli.goal,
+        goal: cli.goal.unwrap_or(0),
         goal_only: cli.goal_only,
         unit_log2: cli.unit_log2,
         max_evacuate: cli.max_evacuate,
@@ -381,13 +411,14 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
             )),
         }
     }
-    let mut pacer = Pacer::new(cli.max_rate.map(|r| r * 1e6));
     // Every run handles at least one file, so that runs shorter than a
     // file still get through a device.
     let mut handled = 0u64;
-    let mut done_blocks = 0;
+    let mut done_bytes = 0;
     'jobs: for p in jobs {
         match &p.job {
+            // Only -c makes trees, and -c moves nothing.
+            Job::Tree { .. } => {}
             Job::Single(_) | Job::Walk { .. } => {
                 let (ctx, target) = match &p.job {
                     Job::Walk { target, .. } => (Context::Walk, Some(target)),
@@ -402,19 +433,25 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
                         out.time_limit_reached = true;
                         break 'jobs;
                     }
-                    pb.set_position(done_blocks);
-                    pb.set_message(path.display().to_string());
-                    let r = engine::defrag_path(path, p.backend, &p.geometry, &opts, &pb);
-                    done_blocks += stat_blocks(path);
-                    show(cli, &pb, &r, ctx);
-                    pacer.moved(moved_bytes(path, &r));
+                    if progress.stop_requested().is_some() {
+                        break 'jobs;
+                    }
+                    pb.set_position(done_bytes);
+                    progress.working_on(path);
+                    let r = engine::defrag_path(path, p.backend, &p.geometry, &opts, &progress);
+                    let r = settle(cli, r);
+                    done_bytes += stat_bytes(path);
+                    show(cli, pb, &r, ctx);
+                    let stopped = r.errno.as_deref() == Some("EINTR");
                     out.files.push(r);
                     handled += 1;
-                    if let Some(t) = target {
+                    // A file a stop request cut short is done again by
+                    // the next run.
+                    if let Some(t) = target.filter(|_| !stopped) {
                         state.stopped(t, path);
                     }
                 }
-                if let Some(t) = target {
+                if let Some(t) = target.filter(|_| progress.stop_requested().is_none()) {
                     state.finished(t);
                 }
             }
@@ -423,32 +460,36 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
                     out.time_limit_reached = true;
                     break;
                 }
-                pb.set_position(done_blocks);
-                match engine::colocate(dir, files, p.backend, &opts, &pb) {
+                if progress.stop_requested().is_some() {
+                    break;
+                }
+                pb.set_position(done_bytes);
+                match engine::colocate(dir, files, p.backend, &opts, &progress) {
                     Ok((reports, mut set)) => {
                         set.order.clone_from(order);
+                        let reports: Vec<_> = reports.into_iter().map(|r| settle(cli, r)).collect();
                         for r in &reports {
-                            show(cli, &pb, r, Context::Set);
-                            pacer.moved(moved_bytes(&r.path, r));
+                            show(cli, pb, r, Context::Set);
                         }
                         if !cli.json {
-                            pb.suspend(|| output::line(&set_line(&set)));
+                            pb.suspend(|| output::line(&set_line(&set, cli.dry_run)));
                         }
                         out.files.extend(reports);
                         out.sets.push(set);
                     }
                     Err(e) => {
                         let r = FileReport::failed(dir, &e);
-                        show(cli, &pb, &r, Context::Single);
+                        show(cli, pb, &r, Context::Single);
                         out.files.push(r);
                     }
                 }
                 handled += 1;
-                done_blocks += files.iter().map(|f| stat_blocks(f)).sum::<u64>();
+                done_bytes += files.iter().map(|f| stat_bytes(f)).sum::<u64>();
             }
         }
     }
     pb.finish_and_clear();
+    out.interrupted = progress.stop_requested().map(|s| s.as_str());
     // A dry run moved nothing: the next real run starts where this began.
     if cli.time_limit.is_some() && !cli.dry_run {
         if let Err(e) = state.save(&cli.state) {
@@ -459,19 +500,29 @@ fn run_defrag(cli: &Cli, jobs: &[Planned], out: &mut Outcome) {
         }
         if out.time_limit_reached && !cli.json {
             output::warn(&format!(
-                "time limit reached after {handled} file(s); the next run with \
+                "time limit reached after {}; the next run with \
                  --time-limit goes on from there (state in {})",
+                plural(handled, "file"),
                 cli.state.display()
             ));
         }
     }
 }
 
-/// Adds the free space of the filesystem holding `files` to `check`,
-/// once per filesystem (`seen`: devices done). Without GETFSMAP
-/// (CAP_SYS_ADMIN) there is nothing to add.
-fn add_free_space(check: &mut Check, target: &Path, files: &[PathBuf], seen: &mut Vec<u64>) {
-    let Some(file) = files.iter().find_map(|p| File::open(p).ok()) else {
+/// `n file` or `n files`.
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// Adds the free space of the filesystem `on` is on to `check`, once per
+/// filesystem (`seen`: devices done). Without GETFSMAP there is nothing to
+/// add.
+fn add_free_space(check: &mut Check, target: &Path, on: &Path, seen: &mut Vec<u64>) {
+    let Ok(file) = File::open(on) else {
         return;
     };
     let Ok(meta) = file.metadata() else { return };
@@ -489,53 +540,83 @@ fn add_free_space(check: &mut Check, target: &Path, files: &[PathBuf], seen: &mu
     }
 }
 
-fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
-    let mut check = Check::default();
+/// `-c`: every file's layout, as it comes (a tree is walked while it is
+/// checked), into the report; nothing kept per file but what the report
+/// shows (`-v` and `--json` list every file).
+fn run_check(cli: &Cli, mounts: &[Mount], jobs: &[Planned], out: &mut Outcome) -> Check {
+    let mut check = Check::keeping_files(cli.verbose || cli.json);
     let mut free_seen = Vec::new();
     let mut from_sb = true;
-    // For --disk-map: the first target's first file and its files'
-    // extents (job index, file, geometry, block size).
-    let mut map: Option<(usize, PathBuf, Geometry, u64)> = None;
-    let mut extents = Vec::new();
+    // For --disk-map: the first target's files drawn on its filesystem,
+    // which the first file that opens is the way to.
+    let mut map: Option<Result<DiskMap, Error>> = None;
     for (job, p) in jobs.iter().enumerate() {
         from_sb &= p.geometry.from_superblock;
-        let mut layouts = Vec::new();
+        let mut order = layout::ReadOrderCounter::default();
         let mut block_size = 0;
-        for path in p.job.files() {
-            let layout = File::open(path)
-                .map_err(Error::io(path, "open"))
+        let mut first_file = None;
+        let mut one = |path: PathBuf, out: &mut Outcome| {
+            let layout = File::open(&path)
+                .map_err(Error::io(&path, "open"))
                 .and_then(|f| {
-                    block_size = ext4fs::block_size(&f, path)?;
-                    Layout::of(&f, block_size).map_err(Error::sys(path, "FS_IOC_FIEMAP"))
+                    block_size = ext4fs::block_size(&f, &path)?;
+                    Layout::of(&f, block_size).map_err(Error::sys(&path, "FS_IOC_FIEMAP"))
                 });
             match layout {
                 Ok(l) => {
-                    check.add_file(path.clone(), &l, &p.geometry);
-                    let first =
-                        map.get_or_insert_with(|| (job, path.clone(), p.geometry, block_size));
-                    if first.0 == job {
-                        extents.extend(l.runs.iter().map(|r| (r.pblk, r.len)));
+                    if cli.disk_map.is_some() {
+                        let m =
+                            map.get_or_insert_with(|| DiskMap::new(job, &p.job, &path, block_size));
+                        if let Ok(m) = m {
+                            if m.job == job {
+                                m.add(&l, &p.geometry);
+                            }
+                        }
                     }
-                    layouts.push(l);
+                    order.push(&l);
+                    first_file.get_or_insert_with(|| path.clone());
+                    check.add_file(path, &l, &p.geometry);
                 }
                 Err(e) => {
                     if !cli.json {
                         output::warn(&e.to_string());
                     }
-                    out.files.push(FileReport::failed(path, &e));
+                    out.files.push(FileReport::failed(&path, &e));
+                }
+            }
+        };
+        match &p.job {
+            Job::Tree { root, .. } => {
+                walk::each_file_under(root, mounts, walk_order(cli), |f| match f {
+                    Ok(path) => one(path, out),
+                    Err(e) => {
+                        if !cli.json {
+                            output::warn(&e.to_string());
+                        }
+                        out.files.push(FileReport::failed(e.path(), &e));
+                    }
+                })
+            }
+            job => {
+                for path in job.files() {
+                    one(path.clone(), out);
                 }
             }
         }
-        let target = match &p.job {
-            Job::Walk { target, .. } => target,
-            Job::Set { dir, .. } => dir,
+        let (target, on) = match &p.job {
+            Job::Walk { target, .. } => (target, first_file),
+            Job::Set { dir, .. } => (dir, first_file),
+            Job::Tree { target, root } => (target, Some(root.clone())),
             Job::Single(_) => continue,
         };
-        check.add_set(target.clone(), &layouts, block_size);
-        add_free_space(&mut check, target, p.job.files(), &mut free_seen);
+        check.add_set(target.clone(), &order, block_size);
+        if let Some(on) = on {
+            add_free_space(&mut check, target, &on, &mut free_seen);
+        }
     }
-    if let (Some(svg), Some((_, first, geometry, bs))) = (&cli.disk_map, &map) {
-        if let Err(e) = write_disk_map(svg, first, geometry, *bs, &extents) {
+    if let (Some(svg), Some(m)) = (&cli.disk_map, map) {
+        let written = m.and_then(|m| std::fs::write(svg, m.svg()).map_err(Error::io(svg, "write")));
+        if let Err(e) = written {
             if !cli.json {
                 output::warn(&e.to_string());
             }
@@ -551,32 +632,93 @@ fn run_check(cli: &Cli, jobs: &[Planned], out: &mut Outcome) -> Check {
     check
 }
 
-/// `--disk-map`: draws the filesystem `first` is on, the target's
-/// `extents` in it, into the SVG file `svg`.
-fn write_disk_map(
-    svg: &Path,
-    first: &Path,
-    geometry: &Geometry,
+/// `--disk-map`: the first target's files drawn on their filesystem.
+struct DiskMap {
+    /// The job whose files are the target.
+    job: usize,
+    target: PathBuf,
+    /// The target is the whole filesystem (a device or a mount point).
+    whole_fs: bool,
     block_size: u64,
-    extents: &[(u64, u64)],
-) -> Result<(), Error> {
-    let file = File::open(first).map_err(Error::io(first, "open"))?;
-    let (free, end) =
-        fsmap::free_runs_and_end(&file, block_size).map_err(|errno| Error::Refused {
-            path: svg.into(),
-            reason: format!(
-                "the disk map needs the free space from FS_IOC_GETFSMAP \
-                 (CAP_SYS_ADMIN): {errno}"
+    map: diskmap::Map,
+}
+
+impl DiskMap {
+    /// The map of the filesystem `first` (a file of job number `job`) is
+    /// on: its free space and metadata from GETFSMAP.
+    fn new(job: usize, of: &Job, first: &Path, block_size: u64) -> Result<DiskMap, Error> {
+        let (target, whole_fs) = match of {
+            Job::Single(p) => (p.clone(), false),
+            Job::Walk { target, .. } | Job::Set { dir: target, .. } | Job::Tree { target, .. } => {
+                (target.clone(), is_whole_fs(target))
+            }
+        };
+        let file = File::open(first).map_err(Error::io(first, "open"))?;
+        let mut runs = Vec::new();
+        let end = fsmap::space(&file, block_size, |owner, run| runs.push((owner, run))).map_err(
+            |errno| Error::Refused {
+                path: first.into(),
+                reason: format!("the disk map needs the free space from FS_IOC_GETFSMAP: {errno}"),
+            },
+        )?;
+        let mut map = diskmap::Map::new(end);
+        for (owner, run) in runs {
+            let kind = match owner {
+                fsmap::Owner::Free => diskmap::Kind::Free,
+                fsmap::Owner::Metadata => diskmap::Kind::Metadata,
+                fsmap::Owner::InUse => diskmap::Kind::Other,
+            };
+            map.add(kind, run);
+        }
+        Ok(DiskMap {
+            job,
+            target,
+            whole_fs,
+            block_size,
+            map,
+        })
+    }
+
+    /// Draws a file of the target: fragmented when it has more extents
+    /// than its size needs (what `-c` counts as best).
+    fn add(&mut self, l: &Layout, geometry: &Geometry) {
+        let fragmented = u64::from(l.extents()) > geometry.best_extents(l.blocks()).max(1);
+        for r in &l.runs {
+            let run = e4defrag::placement::Run {
+                start: r.pblk,
+                len: r.len,
+            };
+            self.map.add_target(fragmented, run);
+        }
+    }
+
+    fn svg(&self) -> String {
+        let bs = self.block_size;
+        let m = &self.map;
+        let title = [
+            format!("e4defrag disk map: {}", self.target.display()),
+            format!(
+                "a {} filesystem of {} blocks of {bs} bytes; a cell is {} blocks ({})",
+                diskmap::human(m.total_blocks * bs),
+                m.total_blocks,
+                m.per_cell,
+                diskmap::human(m.per_cell * bs)
             ),
-        })?;
-    let grid = diskmap::Grid::new(end, geometry.blocks_per_group, extents, &free);
-    let title = format!(
-        "{}: {} blocks of {block_size} bytes, {} per cell",
-        first.display(),
-        end,
-        grid.per_cell
-    );
-    std::fs::write(svg, grid.svg(&title)).map_err(Error::io(svg, "write"))
+        ];
+        m.svg(&title, self.whole_fs, bs)
+    }
+}
+
+/// Whether `path` names a whole filesystem: a block device, or the root
+/// of a mount (its parent is on another device).
+fn is_whole_fs(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    meta.file_type().is_block_device()
+        || std::fs::metadata(path.join(".."))
+            .is_ok_and(|up| up.dev() != meta.dev() || up.ino() == meta.ino())
 }
 
 fn map_all(cli: &Cli) -> ExitCode {
@@ -767,8 +909,10 @@ fn output_failed(summary: impl FnOnce() -> String) -> bool {
     }
 }
 
-/// `--record LIST`: the read order of the one target's filesystem into
-/// LIST; exit 1 when it could not record or write the list.
+/// `--record LIST`: the read order of the files under the one target (a
+/// mount point or directory: the files under it; a device: its whole
+/// filesystem) into LIST; exit 1 when it could not record or write the
+/// list.
 fn record_to(cli: &Cli, mounts: &[Mount], list: &Path) -> ExitCode {
     let result = (|| {
         let [target] = cli.paths.as_slice() else {
@@ -792,7 +936,7 @@ fn record_to(cli: &Cli, mounts: &[Mount], list: &Path) -> ExitCode {
         let deadline = Deadline::new(cli.time_limit);
         let rec = record::record(&mount, deadline, || {
             output::warn(&format!(
-                "recording the files opened on {}{}; SIGINT or SIGTERM ends it",
+                "recording the files opened under {}{}; SIGINT or SIGTERM ends it",
                 mount.display(),
                 cli.time_limit
                     .map(|l| format!(" for {}", humantime::format_duration(l)))
@@ -805,10 +949,10 @@ fn record_to(cli: &Cli, mounts: &[Mount], list: &Path) -> ExitCode {
             text.push(b'\n');
         }
         std::fs::write(list, text).map_err(Error::io(list, "write"))?;
-        Ok(rec)
+        Ok((rec, mount))
     })();
     match result {
-        Ok(rec) => {
+        Ok((rec, watched)) => {
             if cli.json {
                 match serde_json::to_string_pretty(&serde_json::json!({ "record": rec })) {
                     Ok(s) => output::line(&s),
@@ -816,12 +960,14 @@ fn record_to(cli: &Cli, mounts: &[Mount], list: &Path) -> ExitCode {
                 }
             } else {
                 output::line(&format!(
-                    "{}: {} files recorded ({} open events, {} left out: not regular, \
-                     another filesystem, deleted or our own)",
+                    "{}: {} recorded under {} ({} open events, {} left out: not regular, \
+                     another filesystem, deleted, our own, or {} elsewhere on the filesystem)",
                     list.display(),
-                    rec.files.len(),
+                    plural(rec.files.len() as u64, "file"),
+                    watched.display(),
                     rec.events,
-                    rec.left_out
+                    rec.left_out,
+                    rec.outside
                 ));
             }
             if rec.overflows > 0 {
@@ -866,12 +1012,31 @@ fn main() -> ExitCode {
             output::warn(&line(r));
         }
     }
+    // --goal chooses the block: only the module can (MOVE_EXT's donor goes
+    // where ext4 puts it, and the file would land elsewhere, exit 0).
+    if let (Some(goal), Some(p)) = (
+        cli.goal,
+        jobs.iter().find(|p| p.backend == Backend::MoveExt),
+    ) {
+        let what = p
+            .job
+            .files()
+            .first()
+            .map_or(String::new(), |f| format!(" for {}", f.display()));
+        output::warn(&format!(
+            "--goal {goal} needs the ext4_defrag module (EXT4_IOC_DEFRAG){what}: \
+             EXT4_IOC_MOVE_EXT cannot place a file at a chosen block; nothing was moved"
+        ));
+        return ExitCode::from(2);
+    }
     if cli.check {
-        let check = run_check(&cli, &jobs, &mut out);
+        let check = run_check(&cli, &mounts, &jobs, &mut out);
         if cli.json {
             let doc = serde_json::json!({ "check": check, "failures": out.files });
             output::line(&format!("{doc:#}"));
-        } else {
+        } else if !jobs.is_empty() {
+            // Nothing could be checked: the errors above say why, and a
+            // report of zero files would say nothing true.
             output::print(&check.to_text(cli.verbose));
         }
         let output_failed = output_failed(|| {
@@ -891,9 +1056,9 @@ fn main() -> ExitCode {
     totals(&mut out);
     let t = &out.totals;
     let summary = format!(
-        "{} files: {} done, {} nothing to gain, {} dry run, {} skipped, {} failed; \
-         extents {} -> {}, moved {} blocks",
-        t.files,
+        "{}: {} done, {} nothing to gain, {} dry run, {} skipped, {} failed; \
+         extents {} -> {}, {} {} blocks",
+        plural(t.files, "file"),
         t.done,
         t.nothing_to_gain,
         t.dry_run,
@@ -901,6 +1066,7 @@ fn main() -> ExitCode {
         t.failed,
         t.extents_before,
         t.extents_after,
+        if cli.dry_run { "would move" } else { "moved" },
         t.moved_blocks
     );
     if cli.json {
@@ -908,10 +1074,20 @@ fn main() -> ExitCode {
             Ok(s) => output::line(&s),
             Err(e) => output::warn(&format!("cannot write JSON: {e}")),
         }
-    } else if t.files > 1 {
+    } else if t.files > 1 || out.interrupted.is_some() {
         output::line(&summary);
     }
-    if output_failed(|| summary.clone()) || t.failed > 0 {
+    let failed = output_failed(|| summary.clone()) || t.failed > 0;
+    if let Some(sig) = interrupt::requested() {
+        if !cli.json {
+            output::warn(&format!(
+                "stopped by {sig} after {}: what moved stays moved, every file whole",
+                plural(t.files, "file")
+            ));
+        }
+        return ExitCode::from(interrupt::exit_status(sig));
+    }
+    if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

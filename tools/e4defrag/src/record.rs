@@ -9,7 +9,6 @@ use nix::{
     poll::{poll, PollFd, PollFlags, PollTimeout},
     sys::{
         fanotify::{EventFFlags, Fanotify, InitFlags, MarkFlags, MaskFlags},
-        signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal},
         stat::{fstat, FileStat, SFlag},
     },
 };
@@ -17,7 +16,6 @@ use std::{
     collections::HashSet,
     os::fd::{AsFd, AsRawFd},
     path::{Path, PathBuf},
-    sync::atomic::{AtomicBool, Ordering},
 };
 
 /// What a recording saw.
@@ -30,51 +28,53 @@ pub struct Recording {
     /// Events left out: not a regular file, another filesystem, deleted,
     /// or the recorder's own.
     pub left_out: u64,
+    /// Of those, regular files of the filesystem outside the directory
+    /// recorded (`--record LIST DIR` lists only the files under DIR).
+    pub outside: u64,
     /// Times the kernel's event queue overflowed (events lost).
     pub overflows: u64,
 }
 
-/// Set by SIGINT and SIGTERM while recording.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: nix::libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
+/// Where the recording looks: the filesystem (its device) and the
+/// directory on it whose files are listed.
+struct Watch<'a> {
+    dev: u64,
+    under: &'a Path,
 }
 
-/// Makes SIGINT and SIGTERM end the recording (and not the process, so
-/// that the list is written).
-fn catch_stop_signals() -> Result<(), Errno> {
-    let act = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe.
-        unsafe { sigaction(sig, &act) }?;
-    }
-    Ok(())
+/// What one open event is to the recording.
+enum Seen {
+    /// A regular file under the directory, by this path.
+    Listed(PathBuf),
+    /// A regular file of the filesystem, elsewhere.
+    Outside,
+    /// Not a regular file, another filesystem, or no name left.
+    Other,
 }
 
-/// The path an event's descriptor names, if the file (`st`) is a regular
-/// file of the device `dev` that still has a name; `None` for the rest.
-fn wanted(fd: std::os::fd::BorrowedFd<'_>, st: &FileStat, dev: u64) -> Option<PathBuf> {
+/// What the file an event's descriptor names (`st`) is to `watch`.
+fn kind_of(fd: std::os::fd::BorrowedFd<'_>, st: &FileStat, watch: &Watch<'_>) -> Seen {
     let regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
-    if !regular || st.st_dev != dev || st.st_nlink == 0 {
-        return None;
+    if !regular || st.st_dev != watch.dev || st.st_nlink == 0 {
+        return Seen::Other;
     }
-    let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
+        return Seen::Other;
+    };
     if path.as_os_str().as_encoded_bytes().ends_with(b" (deleted)") {
-        return None;
+        return Seen::Other;
     }
-    Some(path)
+    if path.starts_with(watch.under) {
+        Seen::Listed(path)
+    } else {
+        Seen::Outside
+    }
 }
 
 /// Reads the events queued on `fan` into `out` until none is left.
 fn take(
     fan: &Fanotify,
-    dev: u64,
+    watch: &Watch<'_>,
     seen: &mut HashSet<(u64, u64)>,
     out: &mut Recording,
 ) -> Result<(), Errno> {
@@ -104,17 +104,23 @@ fn take(
             if !seen.insert((st.st_dev, st.st_ino)) {
                 continue;
             }
-            match wanted(fd, &st, dev) {
-                Some(path) => out.files.push(path),
-                None => out.left_out += 1,
+            match kind_of(fd, &st, watch) {
+                Seen::Listed(path) => out.files.push(path),
+                Seen::Outside => {
+                    out.outside += 1;
+                    out.left_out += 1;
+                }
+                Seen::Other => out.left_out += 1,
             }
         }
     }
 }
 
-/// Records the files first opened on the filesystem `mount` is on until
-/// `until` passes or a SIGINT or SIGTERM comes; `ready` is called once
-/// the watch is in place.
+/// Records the files under the directory `mount` (a mount point, or any
+/// directory of an ext4 filesystem) first opened until `until` passes or a
+/// SIGINT or SIGTERM comes; `ready` is called once the watch is in place.
+/// The whole filesystem is watched (fanotify has no mark for a tree), and
+/// files elsewhere on it are counted in [`Recording::outside`].
 pub fn record(mount: &Path, until: Deadline, ready: impl FnOnce()) -> Result<Recording, Error> {
     let refused = |reason: String| Error::Refused {
         path: mount.into(),
@@ -123,6 +129,9 @@ pub fn record(mount: &Path, until: Deadline, ready: impl FnOnce()) -> Result<Rec
     let dev = std::fs::metadata(mount)
         .map_err(Error::io(mount, "stat"))
         .map(|m| std::os::unix::fs::MetadataExt::dev(&m))?;
+    // The names the events give are canonical (/proc/self/fd).
+    let under = std::fs::canonicalize(mount).map_err(Error::io(mount, "realpath"))?;
+    let watch = Watch { dev, under: &under };
     let fan = Fanotify::init(
         InitFlags::FAN_CLASS_NOTIF | InitFlags::FAN_CLOEXEC | InitFlags::FAN_NONBLOCK,
         EventFFlags::O_RDONLY | EventFFlags::O_LARGEFILE | EventFFlags::O_CLOEXEC,
@@ -142,21 +151,21 @@ pub fn record(mount: &Path, until: Deadline, ready: impl FnOnce()) -> Result<Rec
         Errno::EPERM => refused("recording needs CAP_SYS_ADMIN (fanotify); run it as root".into()),
         e => refused(format!("fanotify_mark (FAN_MARK_FILESYSTEM): {e}")),
     })?;
-    catch_stop_signals().map_err(|e| refused(format!("sigaction: {e}")))?;
+    crate::interrupt::catch().map_err(|e| refused(format!("sigaction: {e}")))?;
     ready();
 
     let mut out = Recording::default();
     let mut seen = HashSet::new();
-    while !STOP.load(Ordering::Relaxed) && !until.passed() {
+    while crate::interrupt::requested().is_none() && !until.passed() {
         let mut fds = [PollFd::new(fan.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(200u16)) {
             Ok(0) | Err(Errno::EINTR) => continue,
             Ok(_) => {}
             Err(e) => return Err(refused(format!("poll: {e}"))),
         }
-        take(&fan, dev, &mut seen, &mut out).map_err(|e| refused(format!("fanotify: {e}")))?;
+        take(&fan, &watch, &mut seen, &mut out).map_err(|e| refused(format!("fanotify: {e}")))?;
     }
     // What was opened before the end but not read yet.
-    take(&fan, dev, &mut seen, &mut out).map_err(|e| refused(format!("fanotify: {e}")))?;
+    take(&fan, &watch, &mut seen, &mut out).map_err(|e| refused(format!("fanotify: {e}")))?;
     Ok(out)
 }

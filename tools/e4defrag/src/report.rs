@@ -136,10 +136,23 @@ pub struct Totals {
     pub geometry_from_superblock: bool,
 }
 
-/// The whole `-c` result.
+/// How many of the most fragmented files the text report lists.
+const WORST: usize = 5;
+
+/// The whole `-c` result. Files are summed as they are added; only the
+/// [`WORST`] most fragmented are kept, and every file only when
+/// [`Check::keeping_files`] asked for them (the table of `-v`, `--json`),
+/// so that checking a filesystem takes memory that does not grow with
+/// its number of files.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Check {
+    /// Every file, when kept.
     pub files: Vec<FileCheck>,
+    #[serde(skip)]
+    keep_files: bool,
+    /// The most fragmented files, worst first.
+    #[serde(skip)]
+    worst: Vec<FileCheck>,
     pub sets: Vec<SetCheck>,
     /// Per filesystem of a directory or device target (from GETFSMAP;
     /// left out where it fails, e.g. on XFS without CAP_SYS_ADMIN).
@@ -147,31 +160,54 @@ pub struct Check {
     pub totals: Totals,
 }
 
+/// `a` before `b` in the list of the most fragmented files.
+fn worse(a: &FileCheck, b: &FileCheck) -> std::cmp::Ordering {
+    b.ratio.total_cmp(&a.ratio).then(b.extents.cmp(&a.extents))
+}
+
 impl Check {
+    /// A check that keeps every file (`-v`'s table, `--json`) or not.
+    pub fn keeping_files(keep: bool) -> Check {
+        Check {
+            keep_files: keep,
+            ..Default::default()
+        }
+    }
+
     /// Adds one file's layout.
     pub fn add_file(&mut self, path: PathBuf, layout: &Layout, geo: &Geometry) {
         let blocks = layout.blocks();
         let extents = layout.extents();
         let best = geo.best_extents(blocks);
-        self.files.push(FileCheck {
+        let f = FileCheck {
             path,
             blocks,
             extents,
             best,
             ratio: score::ratio(extents.into(), best, blocks),
-        });
+        };
+        let t = &mut self.totals;
+        t.files += 1;
+        t.blocks += blocks;
+        t.extents += u64::from(extents);
+        t.best += best;
+        if u64::from(extents) > best {
+            let at = self.worst.partition_point(|w| worse(w, &f).is_le());
+            if at < WORST {
+                self.worst.insert(at, f.clone());
+                self.worst.truncate(WORST);
+            }
+        }
+        if self.keep_files {
+            self.files.push(f);
+        }
     }
 
-    /// Adds a set read in the order of `layouts` (blocks of `block_size`).
-    pub fn add_set<'a>(
-        &mut self,
-        target: PathBuf,
-        layouts: impl IntoIterator<Item = &'a Layout>,
-        block_size: u64,
-    ) {
+    /// Adds a set read in the order its files were added to `order`.
+    pub fn add_set(&mut self, target: PathBuf, order: &layout::ReadOrderCounter, block_size: u64) {
         self.sets.push(SetCheck {
             target,
-            read_order: layout::read_order(layouts, block_size),
+            read_order: order.finish(block_size),
         });
     }
 
@@ -179,10 +215,6 @@ impl Check {
     /// targets that could not be checked.
     pub fn finish(&mut self, geometry_from_superblock: bool, failed: u64) {
         let t = &mut self.totals;
-        t.files = self.files.len() as u64;
-        t.blocks = self.files.iter().map(|f| f.blocks).sum();
-        t.extents = self.files.iter().map(|f| u64::from(f.extents)).sum();
-        t.best = self.files.iter().map(|f| f.best).sum();
         t.ratio = score::ratio(t.extents, t.best, t.blocks);
         t.score = score::score(t.ratio);
         t.failed = failed;
@@ -197,7 +229,6 @@ impl Check {
 
     /// The report for people: every file with `verbose`, else the worst.
     pub fn to_text(&self, verbose: bool) -> String {
-        const WORST: usize = 5;
         let mut out = String::new();
         let row = |out: &mut String, name: &str, f: &FileCheck| {
             let _ = writeln!(
@@ -217,12 +248,7 @@ impl Check {
             }
             out.push('\n');
         }
-        let mut worst: Vec<&FileCheck> = self
-            .files
-            .iter()
-            .filter(|f| f.extents as u64 > f.best)
-            .collect();
-        worst.sort_by(|a, b| b.ratio.total_cmp(&a.ratio).then(b.extents.cmp(&a.extents)));
+        let worst = &self.worst;
         if !worst.is_empty() {
             let _ = writeln!(
                 out,
@@ -329,10 +355,13 @@ mod tests {
     #[test]
     fn totals_and_worst_files() {
         let geo = Geometry::assumed(4096);
-        let mut c = Check::default();
+        let mut c = Check::keeping_files(true);
         c.add_file("/m/bad".into(), &frag(100), &geo);
         c.add_file("/m/good".into(), &frag(1), &geo);
-        c.add_set("/m".into(), [&frag(100), &frag(1)], 4096);
+        let mut order = layout::ReadOrderCounter::default();
+        order.push(&frag(100));
+        order.push(&frag(1));
+        c.add_set("/m".into(), &order, 4096);
         c.finish(false, 0);
         let t = &c.totals;
         assert_eq!((t.files, t.blocks, t.extents, t.best), (2, 101, 101, 2));
@@ -355,6 +384,25 @@ mod tests {
         );
         assert!(text.contains("modeled HDD read 677 ms"), "{text}");
         assert!(!text.contains("could not be checked"), "{text}");
+    }
+
+    #[test]
+    fn only_the_worst_files_are_kept_unless_asked() {
+        let geo = Geometry::assumed(4096);
+        let mut c = Check::keeping_files(false);
+        for i in 1..=50u64 {
+            c.add_file(format!("/m/f{i}").into(), &frag(i), &geo);
+        }
+        c.finish(true, 0);
+        assert!(c.files.is_empty());
+        let names: Vec<String> = c
+            .worst
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect();
+        assert_eq!(names, ["/m/f50", "/m/f49", "/m/f48", "/m/f47", "/m/f46"]);
+        assert_eq!(c.totals.files, 50);
+        assert_eq!(c.totals.extents, (1..=50).sum::<u64>());
     }
 
     #[test]

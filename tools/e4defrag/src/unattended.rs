@@ -7,7 +7,6 @@ use std::{
     collections::BTreeMap,
     io,
     path::{Path, PathBuf},
-    thread,
     time::{Duration, Instant},
 };
 
@@ -137,14 +136,6 @@ impl Pacer {
         };
         let due = Duration::from_secs_f64(self.bytes as f64 / rate);
         due.saturating_sub(self.start.elapsed())
-    }
-
-    /// Accounts `bytes` moved and sleeps as long as the pace asks.
-    pub fn moved(&mut self, bytes: u64) {
-        let wait = self.owe(bytes);
-        if !wait.is_zero() {
-            thread::sleep(wait);
-        }
     }
 }
 

@@ -90,6 +90,23 @@ pub fn files_under(
     mounts: &[mounts::Mount],
     order: TreeOrder,
 ) -> (Vec<PathBuf>, Vec<Error>) {
+    let (mut files, mut errors) = (Vec::new(), Vec::new());
+    each_file_under(dir, mounts, order, |f| match f {
+        Ok(p) => files.push(p),
+        Err(e) => errors.push(e),
+    });
+    (files, errors)
+}
+
+/// [`files_under`] a file at a time, as the walk finds them: in walk
+/// order nothing is kept (`-c` of a whole filesystem); sorted paths are
+/// gathered first.
+pub fn each_file_under(
+    dir: &Path,
+    mounts: &[mounts::Mount],
+    order: TreeOrder,
+    mut each: impl FnMut(Result<PathBuf, Error>),
+) {
     // `lost+found` is skipped only at the root of the filesystem, where
     // e2fsck keeps it.
     let root_dev = dir.metadata().map(|m| mounts::split_dev(m.dev())).ok();
@@ -97,8 +114,7 @@ pub fn files_under(
         .and_then(|d| mounts::whole_fs(mounts, d))
         .map(|m| m.mount_point.clone());
     let lost_found = fs_root.map(|r| r.join("lost+found"));
-    let mut files = Vec::new();
-    let mut errors = Vec::new();
+    let mut sorted = Vec::new();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(false)
         .same_file_system(true)
@@ -106,21 +122,24 @@ pub fn files_under(
         .filter_entry(|e| lost_found.as_deref() != Some(e.path()));
     for entry in walker {
         match entry {
-            Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+            Ok(e) if e.file_type().is_file() => match order {
+                TreeOrder::Walk => each(Ok(e.into_path())),
+                TreeOrder::Path => sorted.push(e.into_path()),
+            },
             Ok(_) => {}
             Err(e) => {
                 let path = e.path().unwrap_or(dir).to_path_buf();
                 let io = e
                     .into_io_error()
                     .unwrap_or_else(|| std::io::Error::from_raw_os_error(Errno::ELOOP as i32));
-                errors.push(Error::io(&path, "walk")(io));
+                each(Err(Error::io(&path, "walk")(io)));
             }
         }
     }
-    if order == TreeOrder::Path {
-        files.sort();
+    sorted.sort();
+    for p in sorted {
+        each(Ok(p));
     }
-    (files, errors)
 }
 
 /// What an order list (`--order`) did to a set, for the run's report.
