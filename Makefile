@@ -6,6 +6,9 @@
 #               per variant (seeded set, aged tree, cold start), cost, growth:
 #               build/bench/report.md (bench-quick: the small run make test does)
 #   make bench-moves  move timings under TCG (units, seeded layouts, making room)
+#   make install      the tool, its man page, completions and systemd units
+#               (PREFIX=/usr/local, DESTDIR=), and the module when it is built;
+#               make uninstall removes them
 # See README.md and Documentation/ext4-defrag/.
 
 SHELL := /bin/bash
@@ -29,7 +32,7 @@ QEMU_ARGS ?=
 BENCH_ARGS ?=
 
 .PHONY: all deps kernel module tool test-tool host-tests drivers initramfs check-host test test-group demo bench \
-	bench-quick bench-moves clean
+	bench-quick bench-moves install uninstall clean
 
 all: module tool
 
@@ -106,6 +109,57 @@ bench-moves: initramfs
 	python3 tests/qemu.py --kernel $(KDIR)/arch/x86/boot/bzImage \
 		--initrd $(BUILD)/initramfs.cpio.gz --mode bench --disk-mib 512 \
 		--log $(BUILD)/qemu-bench.log $(QEMU_ARGS)
+
+# Installed where the distribution's own e4defrag (e2fsprogs',
+# /usr/sbin/e4defrag on Debian) is not: /usr/local by default. The unit's
+# ExecStart is written from SBINDIR, so it runs the e4defrag installed
+# here. systemd reads units from /usr/local/lib/systemd/system as well.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+GEN := $(TOOL_DIR)/target/release/e4defrag-gen
+INSTALLED := $(SBINDIR)/e4defrag $(MANDIR)/man8/e4defrag.8 $(UNITDIR)/e4defrag.service \
+	$(UNITDIR)/e4defrag.timer $(BASHCOMPDIR)/e4defrag $(ZSHCOMPDIR)/_e4defrag \
+	$(FISHCOMPDIR)/e4defrag.fish
+
+# Built when missing (make tool builds them again when the sources changed);
+# install itself needs no kernel, bindgen or Debian packages.
+$(TOOL) $(GEN):
+	cargo build --release --locked --manifest-path $(TOOL_DIR)/Cargo.toml
+
+install: $(TOOL) $(GEN)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 755 $(TOOL) $(DESTDIR)$(SBINDIR)/e4defrag
+	gen=$$(mktemp -d) && $(GEN) man $$gen && $(GEN) completions $$gen && \
+		install -m 644 $$gen/e4defrag.8 $(DESTDIR)$(MANDIR)/man8/e4defrag.8 && \
+		install -m 644 $$gen/e4defrag.bash $(DESTDIR)$(BASHCOMPDIR)/e4defrag && \
+		install -m 644 $$gen/_e4defrag $(DESTDIR)$(ZSHCOMPDIR)/_e4defrag && \
+		install -m 644 $$gen/e4defrag.fish $(DESTDIR)$(FISHCOMPDIR)/e4defrag.fish && \
+		rm -rf $$gen
+	sed 's|@SBINDIR@|$(SBINDIR)|g' $(TOOL_DIR)/systemd/e4defrag.service.in > \
+		$(DESTDIR)$(UNITDIR)/e4defrag.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/e4defrag.service
+	install -m 644 $(TOOL_DIR)/systemd/e4defrag.timer $(DESTDIR)$(UNITDIR)/e4defrag.timer
+	@# Into a DESTDIR (a package) without depmod: the package's own
+	@# install runs it where the module lands.
+	@if [ -f ext4_defrag.ko ]; then \
+		$(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE) INSTALL_MOD_PATH=$(DESTDIR)/ \
+			$(if $(DESTDIR),DEPMOD=true) modules_install; \
+	else \
+		echo "install: ext4_defrag.ko is not built (make module, on the patched kernel): not installed"; \
+	fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	if [ -d $(DESTDIR)/lib/modules ]; then \
+		find $(DESTDIR)/lib/modules -name ext4_defrag.ko -delete; \
+		$(if $(DESTDIR),:,depmod -a); \
+	fi
 
 clean:
 	-[ -d "$(KDIR)" ] && $(MAKE) -C $(KDIR) M=$(CURDIR) $(KMAKE) clean

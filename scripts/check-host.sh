@@ -53,31 +53,9 @@ python3 -m unittest tests/test_diskmodel.py
 step "seeded layouts, stock backend (tests/layouts.sh)"
 # The module's counterpart runs in QEMU (tests/guest/test-40-layouts.sh).
 E4DEFRAG=$top/tools/e4defrag/target/release/e4defrag scripts/check-layouts.sh
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
-step "systemd units (systemd-analyze verify)"
-# The units name the installed binary; verify them naming the built one
-# (verify wants ExecStart's program to exist).
-tool=$top/tools/e4defrag/target/release/e4defrag
-units=$work/units
-mkdir -p "$units"
-for u in tools/e4defrag/systemd/e4defrag.service tools/e4defrag/systemd/e4defrag.timer; do
-	sed "s|/usr/sbin/e4defrag|$tool|" "$u" > "$units/${u##*/}"
-done
-systemd-analyze verify "$units/e4defrag.service" "$units/e4defrag.timer"
-# And e4defrag takes the service's options (exit 2: bad usage), tried as
-# a dry run on a scratch directory instead of /.
-opts=$(sed -n 's|^ExecStart=/usr/sbin/e4defrag \(.*\) /$|\1|p' tools/e4defrag/systemd/e4defrag.service)
-[ -n "$opts" ] || { echo "check: no ExecStart=/usr/sbin/e4defrag ... / in the service" >&2; exit 1; }
-rc=0
-# shellcheck disable=SC2086
-"$tool" -n $opts "$units" > /dev/null 2>&1 || rc=$?
-if [ "$rc" -eq 2 ]; then
-	echo "check: e4defrag refuses the service's options: $opts" >&2
-	"$tool" -n $opts "$units" >&2 || true
-	exit 1
-fi
+step "make install, the installed unit and man page (scripts/check-install.sh)"
+scripts/check-install.sh
 
 step "the guest's scenario groups (tests/guest/groups)"
 # Every scenario script has a line there, and every line a script.
