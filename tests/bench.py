@@ -318,7 +318,7 @@ def host_growth(size, tool):
                 for name in names:
                     with open(os.path.join(mnt, name), "wb") as f:
                         f.write(rng.randbytes(4096 * rng.randint(1, 4) - rng.randint(0, 4095)))
-                os.sync()
+                subprocess.run(["sync", "-f", mnt], check=True)
                 row = {"files": n}
                 for key, flags in (("check", ["-c"]), ("per-file", []), ("colocate", ["-r"])):
                     subprocess.run(["sh", "-c", "echo 3 > /proc/sys/vm/drop_caches"], check=True)

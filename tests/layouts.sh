@@ -124,7 +124,7 @@ run_backend() {
 	# Each phase is timed from a clean page cache and journal, so that it
 	# does not pay for writing back what the phase before left dirty (the
 	# module's -r starts with syncfs(), MOVE_EXT's does not).
-	sync
+	sync -f "$mnt"
 	start=$(uptime_s)
 	if out=$($E4DEFRAG --backend "$b" "$mnt"/big/* 2>&1); then
 		pass "$b-files-no-error"
@@ -132,7 +132,7 @@ run_backend() {
 		fail "$b-files-no-error" "$(echo "$out" | grep -v '^$' | tail -3)"
 	fi
 	echo "== $b: $(echo "$out" | tail -1)"
-	sync
+	sync -f "$mnt"
 	mid=$(uptime_s)
 	if rout=$($E4DEFRAG --backend "$b" -r "$mnt"/boot 2>&1); then
 		pass "$b-set-no-error"
@@ -158,7 +158,7 @@ run_backend() {
 	if [ "$b" = module ]; then
 		check_goal
 	fi
-	sync
+	sync -f "$mnt"
 	echo 3 > /proc/sys/vm/drop_caches
 	if (cd "$mnt" && sha256sum -c "$rec.sums" > /dev/null 2>&1); then
 		pass "$b-data-intact"
@@ -187,7 +187,7 @@ check_goal() {
 		# goal's donor dropped) count as free for the allocator only once
 		# the journal commits them: commit now, or the expectation below
 		# and the module could see different free space.
-		sync
+		sync -f "$mnt"
 		set -- $($FRAGGEN expect "$f" "$g")
 		goal=$1
 		if [ "$2" = none ]; then

@@ -208,12 +208,18 @@ fn is_active_swap(path: &Path) -> bool {
     let (Ok(swaps), Ok(me)) = (std::fs::read("/proc/swaps"), std::fs::canonicalize(path)) else {
         return false;
     };
+    swaps_list(&swaps, me.as_os_str().as_encoded_bytes())
+}
+
+/// Whether the text of `/proc/swaps` lists the file `name` (names there
+/// escape blanks as octal).
+fn swaps_list(swaps: &[u8], name: &[u8]) -> bool {
     swaps.split(|&b| b == b'\n').skip(1).any(|line| {
-        let name = line
+        let first = line
             .split(|&b| b == b' ' || b == b'\t')
             .next()
             .unwrap_or(b"");
-        crate::mounts::unescape_bytes(name) == me.as_os_str().as_encoded_bytes()
+        !first.is_empty() && crate::mounts::unescape_bytes(first) == name
     })
 }
 
@@ -400,6 +406,12 @@ fn defrag_move_ext(
     Ok(())
 }
 
+/// Whether `file` was opened for writing.
+fn file_is_writable(file: &File) -> bool {
+    nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
+        .is_ok_and(|fl| OFlag::from_bits_truncate(fl) & OFlag::O_ACCMODE != OFlag::O_RDONLY)
+}
+
 /// `--dry-run` of one file: planned from FIEMAP and GETFSMAP (see
 /// `dryrun`), at `--goal` or where the file starts; worth it when the
 /// plan has fewer extents than the file, or (with a goal) as many nearer
@@ -533,10 +545,14 @@ fn defrag_module(
     let meta = file.metadata().map_err(Error::io(path, "fstat"))?;
     let res = defrag_module_range(file, path, opts, goal, (0, 0), None, report);
     // Moved blocks are paced also when the move stopped part way.
-    progress.moved(report.moved_blocks, meta.blksize());
+    if !opts.dry_run {
+        progress.moved(report.moved_blocks, meta.blksize());
+    }
     res?;
     let size = meta.size();
-    report.status = if report.moved_blocks > 0 {
+    report.status = if opts.dry_run && report.moved_blocks > 0 {
+        Status::DryRun
+    } else if report.moved_blocks > 0 {
         Status::Done
     } else {
         Status::NothingToGain
@@ -588,7 +604,19 @@ pub fn defrag_path(
 ) -> FileReport {
     let mut report = FileReport::new(path);
     let res = (|| {
-        let (file, block_size) = open_regular(path, !opts.dry_run)?;
+        // A dry run with the module asks the module, which plans from the
+        // allocator's own view reading only the groups near the goal (the
+        // call wants the file open for writing, and writes nothing); on a
+        // read-only mount, and with MOVE_EXT, the file is opened read-only
+        // and planned here.
+        let kernel_dry_run = opts.dry_run && backend == Backend::Module;
+        let (file, block_size) = match open_regular(path, !opts.dry_run || kernel_dry_run) {
+            Err(e) if kernel_dry_run && e.errno() == Some(Errno::EROFS) => {
+                open_regular(path, false)?
+            }
+            res => res?,
+        };
+        let kernel_dry_run = kernel_dry_run && file_is_writable(&file);
         let meta = file.metadata().map_err(Error::io(path, "fstat"))?;
         report.blocks = meta.blocks() * 512 / block_size;
         if meta.size() == 0 {
@@ -619,7 +647,7 @@ pub fn defrag_path(
                 return Ok(());
             }
         }
-        if opts.dry_run {
+        if opts.dry_run && !kernel_dry_run {
             return dry_run_file(&file, path, geo, block_size, opts, &mut report);
         }
         // A new copy must fit next to the old one: a file larger than the
@@ -1379,6 +1407,81 @@ mod tests {
                 .collect(),
             inline: false,
         }
+    }
+
+    /// The layout of the file at blocks `start..start + len` of a stream
+    /// laid out in `pieces` (stream start, stream end, physical start).
+    fn laid(pieces: &[(u64, u64, u64)], start: u64, len: u64) -> Layout {
+        let runs: Vec<(u64, u64, u64)> = pieces
+            .iter()
+            .filter_map(|&(s, e, p)| {
+                let (lo, hi) = (s.max(start), e.min(start + len));
+                (lo < hi).then(|| (lo - start, p + (lo - s), hi - lo))
+            })
+            .collect();
+        donor(&runs)
+    }
+
+    /// A stream of `len` blocks from `pblk` in pieces cut at `cuts` (a gap
+    /// of `gap` blocks at each).
+    fn stream(pblk: u64, len: u64, cuts: &[u64], gap: u64) -> Vec<(u64, u64, u64)> {
+        let mut ends: Vec<u64> = cuts.to_vec();
+        ends.push(len);
+        let (mut s, mut p) = (0, pblk);
+        ends.iter()
+            .map(|&e| {
+                let piece = (s, e, p);
+                p += e - s + gap;
+                s = e;
+                piece
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_set_plan_with_more_extents_is_no_better() {
+        // 400 one-extent files of 4 blocks in 12 runs (11 jumps), and a
+        // plan in 12 pieces closer together (a shorter span, as many
+        // jumps) whose ends cut seven files in two: not worth moving (it
+        // moved: 400 -> 407 extents, 11 -> 11 jumps).
+        let files: Vec<PathBuf> = (0..400).map(|i| format!("f{i}").into()).collect();
+        let between: Vec<u64> = (1..12).map(|k| k * 132).collect();
+        let now_pieces = stream(10_000, 1600, &between, 100);
+        let now: Vec<Option<Layout>> = (0..400)
+            .map(|i| Some(laid(&now_pieces, i * 4, 4)))
+            .collect();
+        let before = layout::read_order(now.iter().flatten(), 4096);
+        assert_eq!((before.discontinuities, before.span_blocks), (11, 2700));
+        let mut cuts: Vec<u64> = (1..=7).map(|k| k * 160 + 2).collect();
+        cuts.extend((8..12).map(|k| k * 132));
+        cuts.sort_unstable();
+        let cut = stream(50_000, 1600, &cuts, 2);
+        let planned: Vec<Layout> = (0..400).map(|i| laid(&cut, i * 4, 4)).collect();
+        let after = layout::read_order(&planned, 4096);
+        assert_eq!(after.discontinuities, 11);
+        assert!(after.better_than(&before), "{after:?}");
+        let extents: u32 = planned.iter().map(Layout::extents).sum();
+        assert_eq!(extents, 407);
+        assert!(no_better(&files, &now, &planned, 4096).is_some());
+        // The same pieces cut between files: worth it.
+        let mut between_files: Vec<u64> = (1..=7).map(|k| k * 160).collect();
+        between_files.extend((8..12).map(|k| k * 132));
+        between_files.sort_unstable();
+        let whole = stream(50_000, 1600, &between_files, 2);
+        let planned: Vec<Layout> = (0..400).map(|i| laid(&whole, i * 4, 4)).collect();
+        assert!(no_better(&files, &now, &planned, 4096).is_none());
+    }
+
+    #[test]
+    fn active_swap_files_are_found_in_proc_swaps() {
+        let swaps = b"Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
+            /swapfile                               file\t\t4194300\t\t0\t\t-2\n\
+            /mnt/my\\040swap                        file\t\t1024\t\t0\t\t-3\n";
+        assert!(swaps_list(swaps, b"/swapfile"));
+        assert!(swaps_list(swaps, b"/mnt/my swap"));
+        assert!(!swaps_list(swaps, b"/mnt/my"));
+        assert!(!swaps_list(swaps, b"Filename"));
+        assert!(!swaps_list(b"", b"/swapfile"));
     }
 
     #[test]

@@ -1093,3 +1093,13 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_read_right() {
+        assert_eq!(super::plural(1, "file"), "1 file");
+        assert_eq!(super::plural(0, "file"), "0 files");
+        assert_eq!(super::plural(2, "set"), "2 sets");
+    }
+}

@@ -20,7 +20,10 @@ use std::{
     process::Command,
 };
 
-use crate::{interleave::ext4_knob, rng::Rng};
+use crate::{
+    interleave::{ext4_knob, sync_fs},
+    rng::Rng,
+};
 
 const BLOCK: usize = 4096;
 
@@ -52,7 +55,7 @@ pub fn fill(dir: &Path) -> Result<u64, String> {
             Err(e) => return Err(format!("{}: {e}", path.display())),
         }
     }
-    nix::unistd::sync();
+    sync_fs(dir)?;
     Ok(n)
 }
 
@@ -108,11 +111,11 @@ pub fn crowded(dir: &Path) -> Result<(), String> {
     while write_blocks(&others.join(format!("o{n}")), &mut rng, 64, false)? {
         n += 1;
     }
-    nix::unistd::sync();
+    sync_fs(dir)?;
     for j in (0..n).step_by(2) {
         remove(&others.join(format!("o{j}")))?;
     }
-    nix::unistd::sync();
+    sync_fs(dir)?;
     for j in 0..40 {
         let path = set.join(format!("s{j}"));
         if !write_blocks(&path, &mut rng, 24, true)? {
@@ -134,6 +137,6 @@ pub fn crowded(dir: &Path) -> Result<(), String> {
             ));
         }
     }
-    nix::unistd::sync();
+    sync_fs(dir)?;
     Ok(())
 }

@@ -26,6 +26,14 @@ use std::{
 
 const BLOCK: usize = 4096;
 
+/// Commits the filesystem `dir` is on (syncfs: a global sync() waits for
+/// every filesystem of the machine, a wedged one among them).
+pub fn sync_fs(dir: &Path) -> Result<(), String> {
+    let f = File::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f))
+        .map_err(|e| format!("syncfs {}: {e}", dir.display()))
+}
+
 /// `mb_stream_req` of the ext4 holding a path, raised while this lives.
 struct StreamReq {
     knob: PathBuf,
@@ -143,6 +151,5 @@ pub fn scatter(dir: &Path, n: u64) -> Result<(), String> {
         let g = fill.join(format!("g{i}"));
         fs::remove_file(&g).map_err(|e| format!("{}: {e}", g.display()))?;
     }
-    nix::unistd::sync();
-    Ok(())
+    sync_fs(dir)
 }
