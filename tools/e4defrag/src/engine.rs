@@ -1174,12 +1174,12 @@ pub(crate) fn fit_slots(donor: &Layout, slots: &[u64], per_page: u64) -> Result<
             continue;
         }
         loop {
-            at = align(at);
             let Some(&(pstart, pend)) = pieces.get(k) else {
                 let short: u64 = slots[i..].iter().sum();
                 return Err(short);
             };
-            at = at.max(pstart);
+            // A piece may start inside a page: the slot starts at a page.
+            at = align(at.max(pstart));
             if at + slot <= pend || slot > largest {
                 bases.push(at);
                 at += slot;
@@ -1501,6 +1501,10 @@ mod tests {
         // A slot larger than every piece goes across them.
         let d = donor(&[(0, 1000, 10), (10, 2000, 10)]);
         assert_eq!(fit_slots(&d, &[15, 5], 1), Ok(vec![0, 15]));
+        // A piece that starts inside a page: the slot starts at the next
+        // page (MOVE_EXT wants the same offset in a page: EINVAL).
+        let d = donor(&[(0, 1000, 5), (5, 3000, 11)]);
+        assert_eq!(fit_slots(&d, &[4, 4], 4), Ok(vec![0, 8]));
         // Page-aligned starts (4 blocks a page), empty slots take no room.
         let d = donor(&[(0, 1000, 16)]);
         assert_eq!(fit_slots(&d, &[4, 0, 8], 4), Ok(vec![0, 4, 4]));
