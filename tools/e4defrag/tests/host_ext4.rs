@@ -879,10 +879,48 @@ fn the_disk_map_counts_every_block_of_a_full_filesystem() {
     img.fsck();
 }
 
+/// Records (`--record LIST TARGET`) while `opens` runs, started once
+/// the recorder says it watches, then stops it with SIGINT; returns what
+/// it printed and the list's lines.
+fn record_while(list: &Path, target: &Path, opens: impl FnOnce()) -> (String, Vec<String>) {
+    use std::io::{BufRead, Read};
+    let mut child = Command::new(tool())
+        .args(["--record", list.to_str().unwrap(), "--time-limit", "60s"])
+        .arg(target)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(
+        first.contains("recording the files opened under"),
+        "{first}"
+    );
+    opens();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{first}{rest}{stdout}");
+    let got = fs::read_to_string(list)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (stdout, got)
+}
+
 #[test]
 fn recording_lists_files_in_first_open_order() {
     require_root!();
-    use std::io::{BufRead, Read};
     let img = Image::new(32);
     let dirs = ["usr/bin", "usr/lib", "etc", "var/lib", "srv"];
     for (i, d) in dirs.iter().enumerate() {
@@ -900,57 +938,31 @@ fn recording_lists_files_in_first_open_order() {
     let list = elsewhere.path().join("boot.list");
     let other_fs = elsewhere.path().join("not-on-the-image");
     fs::write(&other_fs, b"x").unwrap();
-    let mut child = Command::new(tool())
-        .args(["--record", list.to_str().unwrap(), "--time-limit", "60s"])
-        .arg(img.path(""))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    err.read_line(&mut first).unwrap();
-    assert!(
-        first.contains("recording the files opened under"),
-        "{first}"
-    );
     // A boot: the directories' files interleaved, each read; then opens
     // that add nothing: one again, a file of another filesystem, a
     // directory, a FIFO.
     let mut order = Vec::new();
-    for j in 0..4 {
-        for d in dirs {
-            let p = img.path(&format!("{d}/f{j}"));
-            let mut buf = Vec::new();
-            File::open(&p).unwrap().read_to_end(&mut buf).unwrap();
-            order.push(p.display().to_string());
+    let (_, got) = record_while(&list, &img.path(""), || {
+        use std::io::Read;
+        for j in 0..4 {
+            for d in dirs {
+                let p = img.path(&format!("{d}/f{j}"));
+                let mut buf = Vec::new();
+                File::open(&p).unwrap().read_to_end(&mut buf).unwrap();
+                order.push(p.display().to_string());
+            }
         }
-    }
-    File::open(&order[3]).unwrap();
-    File::open(&other_fs).unwrap();
-    File::open(img.path("etc")).unwrap();
-    let fifo = img.path("fifo");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(&fifo)
-        .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    err.read_to_string(&mut rest).unwrap();
-    assert!(status.success(), "{first}{rest}");
-    let got: Vec<String> = fs::read_to_string(&list)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+        File::open(&order[3]).unwrap();
+        File::open(&other_fs).unwrap();
+        File::open(img.path("etc")).unwrap();
+        let fifo = img.path("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+    });
     assert_eq!(got, order);
 }
 
@@ -1871,7 +1883,6 @@ fn max_rate_paces_a_set_as_it_goes() {
 #[test]
 fn recording_a_directory_lists_only_its_files() {
     require_root!();
-    use std::io::{BufRead, Read};
     let img = Image::new(32);
     for d in ["app", "other"] {
         fs::create_dir(img.path(d)).unwrap();
@@ -1882,45 +1893,20 @@ fn recording_a_directory_lists_only_its_files() {
     img.sync();
     let elsewhere = tempfile::tempdir().unwrap();
     let list = elsewhere.path().join("app.list");
-    let mut child = Command::new(tool())
-        .args(["--record", list.to_str().unwrap(), "--time-limit", "60s"])
-        .arg(img.path("app"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    err.read_line(&mut first).unwrap();
-    assert!(
-        first.contains("recording the files opened under"),
-        "{first}"
-    );
     let mut want = Vec::new();
-    for j in 0..3 {
-        for d in ["other", "app"] {
-            let p = img.path(&format!("{d}/f{j}"));
-            let mut buf = Vec::new();
-            File::open(&p).unwrap().read_to_end(&mut buf).unwrap();
-            if d == "app" {
-                want.push(p.display().to_string());
+    let (stdout, got) = record_while(&list, &img.path("app"), || {
+        use std::io::Read;
+        for j in 0..3 {
+            for d in ["other", "app"] {
+                let p = img.path(&format!("{d}/f{j}"));
+                let mut buf = Vec::new();
+                File::open(&p).unwrap().read_to_end(&mut buf).unwrap();
+                if d == "app" {
+                    want.push(p.display().to_string());
+                }
             }
         }
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
-    let got: Vec<String> = fs::read_to_string(&list)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    });
     // Before: the whole filesystem, other/ included, while it said it
     // recorded app/.
     assert_eq!(got, want);
