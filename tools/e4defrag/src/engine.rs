@@ -406,12 +406,6 @@ fn defrag_move_ext(
     Ok(())
 }
 
-/// Whether `file` was opened for writing.
-fn file_is_writable(file: &File) -> bool {
-    nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)
-        .is_ok_and(|fl| OFlag::from_bits_truncate(fl) & OFlag::O_ACCMODE != OFlag::O_RDONLY)
-}
-
 /// `--dry-run` of one file: planned from FIEMAP and GETFSMAP (see
 /// `dryrun`), at `--goal` or where the file starts; worth it when the
 /// plan has fewer extents than the file, or (with a goal) as many nearer
@@ -442,13 +436,6 @@ fn dry_run_file(
         report.skip("no room for a new copy (the free space is smaller than the file)");
         return Ok(());
     };
-    let counter = |l: &Layout| {
-        let mut c = crate::plan::ExtentCounter::default();
-        for r in &l.runs {
-            c.push(r.lblk, r.pblk, r.len);
-        }
-        c
-    };
     if opts.goal_only && after.first_pblk() != Some(opts.goal) {
         return Err(Error::Sys {
             path: path.into(),
@@ -456,7 +443,7 @@ fn dry_run_file(
             errno: Errno::ENOSPC,
         });
     }
-    if crate::plan::improves(&counter(&before), &counter(&after), opts.goal) {
+    if crate::plan::improves(&before.counter(), &after.counter(), opts.goal) {
         report.status = Status::DryRun;
         report.extents_after = after.extents();
         report.moved_blocks = after.blocks();
@@ -610,13 +597,13 @@ pub fn defrag_path(
         // read-only mount, and with MOVE_EXT, the file is opened read-only
         // and planned here.
         let kernel_dry_run = opts.dry_run && backend == Backend::Module;
-        let (file, block_size) = match open_regular(path, !opts.dry_run || kernel_dry_run) {
+        let write = !opts.dry_run || kernel_dry_run;
+        let ((file, block_size), kernel_dry_run) = match open_regular(path, write) {
             Err(e) if kernel_dry_run && e.errno() == Some(Errno::EROFS) => {
-                open_regular(path, false)?
+                (open_regular(path, false)?, false)
             }
-            res => res?,
+            res => (res?, kernel_dry_run),
         };
-        let kernel_dry_run = kernel_dry_run && file_is_writable(&file);
         let meta = file.metadata().map_err(Error::io(path, "fstat"))?;
         report.blocks = meta.blocks() * 512 / block_size;
         if meta.size() == 0 {

@@ -63,11 +63,16 @@ impl Layout {
     /// Extents as ext4 counts them: runs that continue each other both
     /// logically and physically are one.
     pub fn extents(&self) -> u32 {
+        self.counter().extents()
+    }
+
+    /// The runs counted as the module counts them (`plan`'s rules).
+    pub fn counter(&self) -> ExtentCounter {
         let mut c = ExtentCounter::default();
         for r in &self.runs {
             c.push(r.lblk, r.pblk, r.len);
         }
-        c.extents()
+        c
     }
 
     /// Pieces of physically contiguous space the data occupies, whatever
