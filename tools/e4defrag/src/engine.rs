@@ -488,6 +488,7 @@ fn room_for_file(
     let outcome = makeroom::make_room(dir, file, &[path.to_path_buf()], block_size, want);
     let why = match outcome {
         Ok(makeroom::Outcome::Made(room)) => return Some(room),
+        _ if progress.stop_requested().is_some() => return None,
         other => why_no_room(other)?,
     };
     progress.warn(&format!(
@@ -645,6 +646,10 @@ pub fn defrag_path(
         match backend {
             Backend::Module => {
                 report.room = room_for_file(&file, path, block_size, opts, progress);
+                if progress.stop_requested().is_some() {
+                    report.skip("not moved: the run was stopped while room was made for it");
+                    return Ok(());
+                }
                 let goal = report.room.as_ref().map_or(opts.goal, |r| r.start);
                 match defrag_module(&file, path, opts, goal, &mut report, progress) {
                     Err(Error::Sys {
@@ -770,6 +775,13 @@ pub fn colocate(
         goal: None,
     };
     let room = make_room(set, backend, opts, progress)?;
+    // Stopped while room was made: the set is not moved.
+    if let Some(sig) = progress.stop_requested() {
+        return Err(Error::Refused {
+            path: dir.into(),
+            reason: format!("stopped by {sig} while making room; what moved stays moved"),
+        });
+    }
     let colocate_with = match backend {
         Backend::Module => colocate_module,
         Backend::MoveExt => colocate_move_ext,
@@ -896,6 +908,8 @@ fn make_room(
     let outcome = makeroom::make_room(dir, dir_file, files, block_size, want);
     let why = match outcome {
         Ok(makeroom::Outcome::Made(room)) => return Ok(Some(room)),
+        // Stopped: the caller says so; the set does not go anywhere.
+        _ if progress.stop_requested().is_some() => return Ok(None),
         other => match why_no_room(other) {
             Some(why) => why,
             None => return Ok(None),

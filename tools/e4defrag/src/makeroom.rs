@@ -399,6 +399,14 @@ fn evacuate(
     while let Some(&m) = moves.get(next) {
         engine::test_stop_at(std::ffi::OsStr::new(&format!("evacuate:{step}")));
         step += 1;
+        // SIGINT/SIGTERM: the files moved so far stay moved, whole.
+        if crate::interrupt::requested().is_some() {
+            return Err(Error::Sys {
+                path: dir.into(),
+                op: "making room",
+                errno: nix::errno::Errno::EINTR,
+            });
+        }
         if m.commit_first {
             syncfs()?;
         }

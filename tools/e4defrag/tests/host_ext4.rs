@@ -2092,11 +2092,11 @@ fn checking_takes_memory_flat_in_the_number_of_files() {
 fn a_set_is_not_split_where_the_free_space_is_in_pieces() {
     require_root!();
     let img = Image::new(64);
-    // 400 scattered files of 1-3 blocks (2-block holes between them), and
+    // 200 scattered files of 1-3 blocks (2-block holes between them), and
     // the rest of the free space in 160-block holes: 160-block fillers,
     // every other one deleted. No free run holds the set: a donor for it
     // comes back in pieces, and a file laid across a piece's end is cut.
-    let files = scattered_dir(&img, "set", 400);
+    let files = scattered_dir(&img, "set", 200);
     pin_to_cpu0();
     let fill = img.path("fill");
     fs::create_dir(&fill).unwrap();
