@@ -842,33 +842,18 @@ fn dry_run_set(
     }
     set.after = after;
     set.start_block = plan.iter().flatten().find_map(Layout::first_pblk);
-    let reports = files
-        .iter()
-        .zip(layouts.iter().zip(&plan))
-        .map(|(p, (now, planned))| {
-            let mut r = FileReport::new(p);
-            match (now, planned) {
-                (None, _) => {
-                    r = r.fail(&Error::Refused {
-                        path: p.clone(),
-                        reason: "cannot be opened or mapped".into(),
-                    })
-                }
-                (Some(now), planned) => {
-                    r.blocks = now.blocks();
-                    r.extents_before = now.extents();
-                    r.extents_after = r.extents_before;
-                    r.status = Status::NothingToGain;
-                    if let Some(planned) = planned.as_ref().filter(|_| !now.runs.is_empty()) {
-                        r.status = Status::DryRun;
-                        r.extents_after = planned.extents();
-                        r.moved_blocks = planned.blocks();
-                    }
-                }
+    // Each file as it lies, and what the plan does to those it has room
+    // for.
+    let mut reports = nothing_to_gain(files, layouts);
+    for (r, (now, planned)) in reports.iter_mut().zip(layouts.iter().zip(&plan)) {
+        if let (Some(now), Some(planned)) = (now, planned) {
+            if !now.runs.is_empty() {
+                r.status = Status::DryRun;
+                r.extents_after = planned.extents();
+                r.moved_blocks = planned.blocks();
             }
-            r
-        })
-        .collect();
+        }
+    }
     Ok((reports, set))
 }
 
@@ -880,15 +865,8 @@ fn make_room(
     opts: &Options,
     progress: &Progress,
 ) -> Result<Option<makeroom::Room>, Error> {
-    let SetPlan {
-        dir,
-        dir_file,
-        files,
-        layouts,
-        block_size,
-        goal: _,
-    } = set;
-    let total: u64 = layouts.iter().flatten().map(Layout::blocks).sum();
+    let (dir, dir_file, block_size) = (set.dir, set.dir_file, set.block_size);
+    let total: u64 = set.layouts.iter().flatten().map(Layout::blocks).sum();
     if opts.max_evacuate <= 0.0 || total == 0 {
         return Ok(None);
     }
@@ -905,7 +883,7 @@ fn make_room(
     }
     let near = blockmap::query_module(dir_file, 0).map_or(0, |m| m.pblk);
     let want = makeroom::Want::with_ratio(total, near, opts.max_evacuate);
-    let outcome = makeroom::make_room(dir, dir_file, files, block_size, want);
+    let outcome = makeroom::make_room(dir, dir_file, set.files, block_size, want);
     let why = match outcome {
         Ok(makeroom::Outcome::Made(room)) => return Ok(Some(room)),
         // Stopped: the caller says so; the set does not go anywhere.
@@ -947,11 +925,11 @@ fn no_better(
     block_size: u64,
 ) -> Option<Vec<FileReport>> {
     let before = layout::read_order(layouts.iter().flatten(), block_size);
-    let extents =
-        |ls: &mut dyn Iterator<Item = &Layout>| ls.map(|l| u64::from(l.extents())).sum::<u64>();
+    let extents = |l: &Layout| u64::from(l.extents());
     // Read order alone moved a nearly packed set whole for the same jumps
     // and split files doing so (400 -> 407 extents).
-    let no_more_extents = extents(&mut predicted.iter()) <= extents(&mut layouts.iter().flatten());
+    let no_more_extents = predicted.iter().map(extents).sum::<u64>()
+        <= layouts.iter().flatten().map(extents).sum::<u64>();
     if no_more_extents && layout::read_order(predicted, block_size).better_than(&before) {
         return None;
     }

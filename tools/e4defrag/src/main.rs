@@ -540,6 +540,15 @@ fn add_free_space(check: &mut Check, target: &Path, on: &Path, seen: &mut Vec<u6
     }
 }
 
+/// A failure of `-c` on `path`: said on standard error (not with --json)
+/// and kept for the report.
+fn check_failed(cli: &Cli, out: &mut Outcome, path: &Path, e: &Error) {
+    if !cli.json {
+        output::warn(&e.to_string());
+    }
+    out.files.push(FileReport::failed(path, e));
+}
+
 /// `-c`: every file's layout, as it comes (a tree is walked while it is
 /// checked), into the report; nothing kept per file but what the report
 /// shows (`-v` and `--json` list every file).
@@ -577,24 +586,14 @@ fn run_check(cli: &Cli, mounts: &[Mount], jobs: &[Planned], out: &mut Outcome) -
                     first_file.get_or_insert_with(|| path.clone());
                     check.add_file(path, &l, &p.geometry);
                 }
-                Err(e) => {
-                    if !cli.json {
-                        output::warn(&e.to_string());
-                    }
-                    out.files.push(FileReport::failed(&path, &e));
-                }
+                Err(e) => check_failed(cli, out, &path, &e),
             }
         };
         match &p.job {
             Job::Tree { root, .. } => {
                 walk::each_file_under(root, mounts, walk_order(cli), |f| match f {
                     Ok(path) => one(path, out),
-                    Err(e) => {
-                        if !cli.json {
-                            output::warn(&e.to_string());
-                        }
-                        out.files.push(FileReport::failed(e.path(), &e));
-                    }
+                    Err(e) => check_failed(cli, out, e.path(), &e),
                 })
             }
             job => {
@@ -617,10 +616,7 @@ fn run_check(cli: &Cli, mounts: &[Mount], jobs: &[Planned], out: &mut Outcome) -
     if let (Some(svg), Some(m)) = (&cli.disk_map, map) {
         let written = m.and_then(|m| std::fs::write(svg, m.svg()).map_err(Error::io(svg, "write")));
         if let Err(e) = written {
-            if !cli.json {
-                output::warn(&e.to_string());
-            }
-            out.files.push(FileReport::failed(svg, &e));
+            check_failed(cli, out, svg, &e);
         }
     }
     let failed = out
